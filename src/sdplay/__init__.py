@@ -1,0 +1,25 @@
+"""sdplay: a local Stable Diffusion playground (txt2img, img2img, inpaint, dream, animate).
+
+    import sdplay
+    image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).pil_images[0]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["generate", "load_model", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import torch and diffusers only when the API is used, so `sdplay --help` starts fast."""
+    if name == "generate":
+        from .api import generate
+
+        return generate
+    if name == "load_model":
+        from .models import load_model
+
+        return load_model
+    raise AttributeError(name)

@@ -1,0 +1,45 @@
+"""What is on this machine: cached hub models and the environment sdplay runs in."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cached_models() -> list[tuple[str, int]]:
+    """(repo id, bytes on disk) for every model repository in the Hugging Face cache."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        cache = scan_cache_dir()
+    except Exception:  # no cache folder yet, or one we cannot read: nothing cached
+        return []
+    return sorted((repo.repo_id, repo.size_on_disk) for repo in cache.repos if repo.repo_type == "model")
+
+
+def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str, str]:
+    import diffusers
+    import torch
+    import transformers
+
+    from . import __version__
+    from .devices import dtype_name, resolve_device, resolve_dtype
+    from .models import default_model_spec
+
+    chosen = resolve_device(device)
+    info = {
+        "sdplay": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "device": str(chosen),
+        "dtype": dtype_name(resolve_dtype(dtype, chosen)),
+        "cpu threads": str(torch.get_num_threads()),
+        "default model": default_model_spec(),
+        "hf token": "set" if os.environ.get("HF_TOKEN") else "from the cached login, if any",
+    }
+    if chosen.type == "cuda":
+        props = torch.cuda.get_device_properties(chosen)
+        info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+    return info

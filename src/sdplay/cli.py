@@ -1,0 +1,206 @@
+"""The `sdplay` command: thin typer front door onto the API; it never touches tensors.
+
+Every image mode takes the same common options, built once below and attached to each
+command's signature, so a flag is spelled the same everywhere.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .errors import EXIT_USER_ERROR, SdplayError
+
+app = typer.Typer(
+    name="sdplay",
+    help="A local Stable Diffusion playground: txt2img, img2img, inpaint, dream and animate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+log = logging.getLogger("sdplay")
+
+
+def _opt(annotation: Any, default: Any, *names: str, help: str, **extra: Any) -> inspect.Parameter:
+    name = names[0].split("/")[0].lstrip("-").replace("-", "_")
+    option = typer.Option(*names, help=help, **extra)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[annotation, option]
+    )
+
+
+PROMPT = inspect.Parameter(
+    "prompt",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[str | None, typer.Argument(help="What to draw (may come from --config instead).")],
+)
+INIT = _opt(Path | None, None, "--init", help="Init image file.")
+MASK = _opt(Path | None, None, "--mask", help="Mask image: white = repaint, black = keep.")
+STRENGTH = _opt(float | None, None, "--strength", help="How much to change the init image, 0..1.")
+
+# (parameter, name of the ImageSettings field it fills, or None when it is not a setting)
+COMMON: list[tuple[inspect.Parameter, str | None]] = [
+    (_opt(str | None, None, "--model", "-m", help="Alias, hub id[@rev], diffusers folder or .safetensors/.ckpt."), "model"),
+    (_opt(str | None, None, "--negative", "-n", help="Negative prompt."), "negative"),
+    (_opt(int | None, None, "--width", "-W", help="Width in pixels (multiple of 8)."), "width"),
+    (_opt(int | None, None, "--height", "-H", help="Height in pixels (multiple of 8)."), "height"),
+    (_opt(int | None, None, "--steps", help="Denoising steps."), "steps"),
+    (_opt(float | None, None, "--guidance", "--scale", help="Classifier-free guidance scale."), "guidance"),
+    (_opt(int | None, None, "--seed", help="Seed of the first image (random when absent; always recorded)."), "seed"),
+    (_opt(int | None, None, "--num", help="Number of images."), "num"),
+    (_opt(int | None, None, "--batch-size", help="Images per denoising batch."), "batch_size"),
+    (_opt(str | None, None, "--scheduler", "--sampler", help="ddim, pndm, lms, euler, euler_a, dpm++_2m, ..."), "scheduler"),
+    (_opt(str | None, None, "--device", help="auto, cpu, cuda or mps."), "device"),
+    (_opt(str | None, None, "--dtype", help="auto, fp32, fp16 or bf16."), "dtype"),
+    (_opt(bool | None, None, "--safety-checker/--no-safety-checker", help="Use the model's safety checker."), "safety_checker"),
+    (_opt(bool | None, None, "--limit", help="Keep memory low (offload, attention/VAE slicing)."), "limit"),
+    (_opt(str | None, None, "--model-config", help="Diffusers config (folder or hub id) for a single-file checkpoint."), "model_config"),
+    (_opt(Path | None, None, "--outdir", "-o", help="Root folder for outputs (default ./outputs)."), None),
+    (_opt(Path | None, None, "--config", "-c", help="Settings file (JSON/YAML/TOML), e.g. a run's settings.json."), None),
+    (_opt(str | None, None, "--token", help="Hugging Face token (default: HF_TOKEN or the cached login)."), None),
+    (_opt(bool, False, "--local-only", help="Use only files already on this machine."), None),
+    (_opt(bool, False, "--quiet", "-q", help="No progress bar or info messages."), None),
+    (_opt(bool, False, "--debug", help="Show tracebacks and library messages."), None),
+]
+MODE_OPTIONS = {
+    "txt2img": [],
+    "img2img": [(INIT, "init"), (STRENGTH, "strength")],
+    "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength")],
+}
+MODE_HELP = {
+    "txt2img": "Draw images from a prompt.",
+    "img2img": "Redraw an init image guided by a prompt (--init IMG --strength S).",
+    "inpaint": "Repaint the white part of a mask on an init image (--init IMG --mask IMG).",
+}
+
+
+def setup_logging(quiet: bool, debug: bool) -> None:
+    """Our own messages go to stderr as `warning: ...`; libraries stay silent unless --debug."""
+    from .quiet import silence_libraries
+
+    silence_libraries(debug)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.addLevelName(logging.INFO, "info")
+    log.propagate = False
+
+
+def guarded(debug: bool, action: Callable[[], None]) -> None:
+    """Run a command: user errors become one line and exit 2; Ctrl-C keeps what was written."""
+    try:
+        action()
+    except SdplayError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except KeyboardInterrupt:
+        print("interrupted: every finished file was kept", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any:
+    """Config file values first, then every flag that was given on the command line."""
+    from .settings import ImageSettings, read_config
+
+    data: dict[str, Any] = dict(read_config(config)) if config else {}
+    data["mode"] = data.get("mode", mode)
+    if data["mode"] != mode:
+        raise SdplayError(f"the config file is for {data['mode']}, not {mode}")
+    for param, field_name in COMMON + MODE_OPTIONS[mode]:
+        if field_name and values.get(param.name) is not None:
+            value = values[param.name]
+            data[field_name] = str(value) if isinstance(value, Path) else value
+    if values.get("prompt") is not None:
+        data["prompt"] = values["prompt"]
+    if not data.get("prompt") and mode == "txt2img":
+        raise SdplayError("no prompt given: sdplay txt2img \"a prompt\" (or --config FILE)")
+    return ImageSettings.from_dict(data)
+
+
+def run_image_mode(mode: str, values: dict[str, Any]) -> None:
+    from .progress import StepProgress
+
+    settings = settings_from(mode, values, values.get("config"))
+    from .api import run_images
+    from .output import RunWriter
+
+    writer = RunWriter(values.get("outdir"), mode, settings.prompt)
+    with StepProgress(err, enabled=not values["quiet"]) as progress:
+        try:
+            generation = run_images(settings, writer, values.get("token"), values["local_only"], progress.update)
+        finally:
+            for path in writer.paths:
+                print(path)
+    if writer.run_dir is not None and not values["quiet"]:
+        log.info("seed %d; settings in %s", generation.settings.seed, writer.run_dir / "settings.json")
+
+
+def image_command(mode: str) -> Callable[..., None]:
+    def command(**values: Any) -> None:
+        setup_logging(values["quiet"], values["debug"])
+        guarded(values["debug"], lambda: run_image_mode(mode, values))
+
+    params = [PROMPT] + [p for p, _ in MODE_OPTIONS[mode]] + [p for p, _ in COMMON]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = MODE_HELP[mode]
+    command.__name__ = mode
+    return command
+
+
+for _mode in MODE_OPTIONS:
+    app.command(_mode)(image_command(_mode))
+
+
+@app.command()
+def models(
+    debug: Annotated[bool, typer.Option("--debug", help="Show library messages.")] = False,
+) -> None:
+    """List the model aliases and the models already in the local Hugging Face cache."""
+    setup_logging(False, debug)
+    from .catalog import cached_models
+    from .models import ALIASES
+
+    out = Console(highlight=False)
+    out.print("[bold]aliases[/bold]")
+    for name, alias in ALIASES.items():
+        location = "bundled" if name == "mini" else alias.location
+        out.print(f"  {name:<13} {location:<50} {alias.about}", markup=False)
+    cached = cached_models()
+    out.print("[bold]in the local cache[/bold]" + ("" if cached else ": none"))
+    for repo, size in cached:
+        out.print(f"  {repo:<50} {size / 2**30:6.2f} GiB", markup=False)
+
+
+@app.command()
+def info(
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = "auto",
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Show versions, the device and dtype sdplay would use, and the default model."""
+    setup_logging(False, debug)
+
+    def show() -> None:
+        from .catalog import describe_environment
+
+        for key, value in describe_environment(device, dtype).items():
+            print(f"{key:<14} {value}")
+
+    guarded(debug, show)
+
+
+def main() -> None:
+    app()

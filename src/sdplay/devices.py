@@ -1,0 +1,61 @@
+"""Pick the device and dtype once, so every mode computes in the same place.
+
+`auto` prefers CUDA, then Apple's MPS, then the CPU; half precision only on a GPU, because
+fp16 on the CPU is slow and bf16 there is both slow and lossy for these models.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import SdplayError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "gpu", "mps")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn `auto|cpu|cuda|gpu|mps` (or `cuda:N`) into a device that exists here."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "gpu":
+        name = "cuda"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SdplayError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
+        return torch.device(name)
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
+        return torch.device("mps")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise SdplayError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+    """`auto` is fp16 on CUDA and MPS (what SD checkpoints are published in) and fp32 on the CPU."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    if name not in DTYPES:
+        raise SdplayError(f"unknown dtype {name!r}; choose one of auto, {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in DTYPES.items()}[dtype]
+
+
+def use_all_cores() -> None:
+    """Let torch use every physical core on the CPU (its default can be lower inside containers)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if torch.get_num_threads() < cores:
+        torch.set_num_threads(cores)

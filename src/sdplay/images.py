@@ -1,0 +1,162 @@
+"""txt2img, img2img and inpaint as one function over a loaded model.
+
+`iter_images` yields each image as soon as its batch is done, so a front door can write it at
+once: an interrupted run keeps everything finished before the interrupt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import SdplayError, out_of_memory_as_user_error
+from .models import Model
+from .output import format_parameters
+from .schedulers import make_scheduler, sampler_name_of
+from .settings import ImageSettings
+
+log = logging.getLogger("sdplay")
+
+StepCallback = Callable[[int, int, int, int], None]
+"""on_step(step, steps_in_batch, batch_index, batch_count)"""
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    image: Image.Image
+    index: int
+    seed: int
+    parameters: str
+    nsfw: bool = False
+
+
+def load_image(path: str | Path, what: str = "image") -> Image.Image:
+    """Open an image file as RGB, or fail with one line saying which file and why."""
+    path = Path(path)
+    if not path.is_file():
+        raise SdplayError(f"{what} not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SdplayError(f"cannot read {what} {path}: not an image file or damaged") from exc
+
+
+def fit_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize a mask to the image size when only the scale differs; refuse a different shape."""
+    mask = mask.convert("L")
+    if mask.size == size:
+        return mask
+    ratio_mask, ratio_image = mask.size[0] / mask.size[1], size[0] / size[1]
+    if abs(ratio_mask / ratio_image - 1) > 0.02:
+        raise SdplayError(
+            f"mask is {mask.size[0]}x{mask.size[1]} but the image is {size[0]}x{size[1]}: "
+            "a different shape cannot be resized without distortion; make the mask the image's size"
+        )
+    log.warning("mask resized from %dx%d to %dx%d", *mask.size, *size)
+    return mask.resize(size, Image.Resampling.NEAREST)
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Resolved settings plus the images they name, read and sized: everything a run needs."""
+
+    settings: ImageSettings
+    init: Image.Image | None
+    mask: Image.Image | None
+
+
+def read_inputs(settings: ImageSettings) -> tuple[Image.Image | None, Image.Image | None]:
+    """Read the init image and mask a mode needs; done before loading a model, so it fails fast."""
+    if settings.mode == "txt2img":
+        return None, None
+    init = load_image(settings.init, "init image")
+    mask = load_image(settings.mask, "mask image") if settings.mode == "inpaint" else None
+    return init, mask
+
+
+def prepare(
+    settings: ImageSettings, model: Model, inputs: tuple[Image.Image | None, Image.Image | None] | None = None
+) -> PreparedRun:
+    """Resolve the settings against the model and the init image; size the init image and mask."""
+    init, mask = inputs if inputs is not None else read_inputs(settings)
+    resolved = settings.resolved(model, init.size if init else None)
+    size = (resolved.width, resolved.height)
+    if mask is not None and init is not None:
+        mask = fit_mask(mask, init.size)
+    if init is not None and init.size != size:
+        init = init.resize(size, Image.Resampling.LANCZOS)
+        mask = mask.resize(size, Image.Resampling.NEAREST) if mask is not None else None
+    return PreparedRun(resolved, init, mask)
+
+
+def image_parameters(settings: ImageSettings, seed: int, sampler: str) -> str:
+    fields: dict[str, Any] = {
+        "Steps": settings.steps,
+        "Sampler": sampler,
+        "CFG scale": settings.guidance,
+        "Seed": seed,
+        "Size": f"{settings.width}x{settings.height}",
+        "Model": settings.model,
+    }
+    if settings.mode != "txt2img":
+        fields["Denoising strength"] = settings.strength
+    fields["Mode"] = settings.mode
+    return format_parameters(settings.prompt, settings.negative, fields)
+
+
+def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
+    """Put the named scheduler (or the model's own) on the pipeline; return its display name."""
+    if name is None:
+        pipe.scheduler = model.original_scheduler
+        return sampler_name_of(model.original_scheduler)
+    pipe.scheduler = make_scheduler(name, model.original_scheduler.config)
+    return name
+
+
+def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = None) -> Iterator[GeneratedImage]:
+    """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i."""
+    settings, init, mask = run.settings, run.init, run.mask
+    pipe = model.pipeline(settings.mode)
+    sampler = use_scheduler(pipe, model, settings.scheduler)
+    prompt, negative = model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
+    batches = range(0, settings.num, settings.batch_size)
+    for batch_index, start in enumerate(batches):
+        count = min(settings.batch_size, settings.num - start)
+        seeds = [settings.seed + start + i for i in range(count)]
+        kwargs: dict[str, Any] = {
+            "prompt": [prompt] * count,
+            "negative_prompt": [negative] * count,
+            "num_inference_steps": settings.steps,
+            "guidance_scale": settings.guidance,
+            "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
+        }
+        if settings.mode in ("txt2img", "inpaint"):
+            kwargs.update(width=settings.width, height=settings.height)
+        if init is not None:
+            kwargs.update(image=init, strength=settings.strength)
+        if mask is not None:
+            kwargs["mask_image"] = mask
+        if on_step is not None:
+            kwargs["callback_on_step_end"] = _step_reporter(on_step, batch_index, len(batches))
+        with out_of_memory_as_user_error(), torch.inference_mode():
+            result = pipe(**kwargs)
+        flags = getattr(result, "nsfw_content_detected", None) or [False] * count
+        for i, (image, seed) in enumerate(zip(result.images, seeds)):
+            if flags[i]:
+                log.warning("image %d (seed %d) was blanked by the safety checker", start + i, seed)
+            yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))
+
+
+def _step_reporter(on_step: StepCallback, batch_index: int, batch_count: int) -> Callable[..., dict]:
+    def report(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        on_step(step + 1, pipe.num_timesteps, batch_index, batch_count)
+        return tensors
+
+    return report

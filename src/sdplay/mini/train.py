@@ -1,0 +1,381 @@
+"""Train the bundled mini model from scratch: `python -m sdplay.mini.train --out DIR [--seed N] [--stage ...]`.
+
+Stage `vae` trains a factor-4 AutoencoderKL as an (almost) deterministic autoencoder and checks that its
+reconstructions of drawn pictures still classify right (the gate); stage `unet` loads that VAE and trains
+a UNet2DConditionModel with cross-attention together with a small CLIP text encoder; `all` does both.
+Every random draw comes from the seed and the step number, so a staged run equals an `all` run.
+Writes a complete StableDiffusionPipeline folder to DIR/model; sample grids go to DIR/samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from sdplay.mini.classify import score
+from sdplay.mini.dataset import (
+    HELD_OUT, SEEN_TRIPLES, SIZE, draw, make_caption, random_scene, sample_batch, to_tensor_range, vocabulary,
+)
+from sdplay.mini.tokenizer import MAX_LENGTH, build_tokenizer, build_vocab_and_merges
+
+VAE_STAGE, UNET_STAGE, EVAL_STREAM = 1, 2, 3  # separate random streams per stage
+GATE = 0.90  # VAE reconstructions must classify at least this well on fg, bg and shape
+
+
+def device_auto() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def step_rng(seed: int, stream: int, step: int) -> np.random.Generator:
+    """Independent generator per (seed, stage, step): data does not depend on what ran before."""
+    return np.random.default_rng([seed, stream, step])
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up then cosine decay to 5% of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(total - warmup, 1)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def make_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )
+
+
+def save_grid(images: list[Image.Image], path: Path, cols: int = 8) -> None:
+    """Paste pictures into one PNG (for looking at progress; never committed)."""
+    rows = math.ceil(len(images) / cols)
+    w, h = images[0].size
+    grid = Image.new("RGB", (cols * w, rows * h), (128, 128, 128))
+    for i, im in enumerate(images):
+        grid.paste(im, ((i % cols) * w, (i // cols) * h))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+def to_pil(batch: torch.Tensor) -> list[Image.Image]:
+    """[-1, 1] NCHW -> PIL pictures."""
+    arr = ((batch.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a) for a in arr]
+
+
+# ----------------------------------------------------------------------------------------------- VAE
+
+
+def build_vae(channels: tuple[int, ...]) -> torch.nn.Module:
+    """Factor 2**(len(channels)-1) autoencoder; no mid-block attention (it only blurred colours here)."""
+    from diffusers import AutoencoderKL
+
+    n = len(channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, sample_size=SIZE,
+        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=channels, layers_per_block=1, norm_num_groups=8, mid_block_add_attention=False,
+    )
+
+
+@torch.inference_mode()
+def vae_reconstruction_scores(vae: torch.nn.Module, seed: int, n: int = 400) -> dict[str, float]:
+    """Draw fresh pictures (all triples), encode to the posterior mean, decode, classify."""
+    dev = next(vae.parameters()).device
+    rng = step_rng(seed, EVAL_STREAM, 0)
+    scenes = [random_scene(rng, allow_held_out=True) for _ in range(n)]
+    pixels = np.stack([np.asarray(draw(s)) for s in scenes])
+    recon: list[Image.Image] = []
+    abs_err = 0.0
+    for i in range(0, n, 100):
+        x = torch.from_numpy(to_tensor_range(pixels[i : i + 100])).to(dev)
+        y = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+        abs_err += float((y - x).abs().sum()) * 127.5
+        recon += to_pil(y)
+    out = score(recon, [(s.color, s.shape, s.background, s.position_word) for s in scenes])
+    out["mean_abs_error_0_255"] = abs_err / pixels.size
+    return out
+
+
+@torch.inference_mode()
+def latent_std(vae: torch.nn.Module, seed: int, n: int = 512) -> float:
+    dev = next(vae.parameters()).device
+    pixels, _, _ = sample_batch(step_rng(seed, EVAL_STREAM, 1), n)
+    z = vae.encode(torch.from_numpy(to_tensor_range(pixels)).to(dev)).latent_dist.mean
+    return float(z.std())
+
+
+def train_vae(args: argparse.Namespace, out: Path, dev: torch.device) -> None:
+    """Autoencoder on the posterior mean with L1 + MSE and a tiny KL; saves DIR/vae + gate scores."""
+    torch.manual_seed(args.seed * 1000 + VAE_STAGE)
+    vae = build_vae(tuple(args.vae_channels)).to(dev)
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    t0 = time.time()
+    with make_progress() as bar:
+        task = bar.add_task("VAE", total=args.vae_steps, info="")
+        for step in range(args.vae_steps):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, args.vae_steps, args.vae_lr, 100)
+            pixels, _, _ = sample_batch(step_rng(args.seed, VAE_STAGE, step), args.vae_batch)
+            x = torch.from_numpy(to_tensor_range(pixels)).to(dev)
+            post = vae.encode(x).latent_dist
+            y = vae.decode(post.mean).sample
+            loss = F.l1_loss(y, x) + F.mse_loss(y, x) + 1e-6 * post.kl().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt.step()
+            bar.update(task, advance=1, info=f"loss {loss.item():.4f}")
+            if step % 100 == 0 or step == args.vae_steps - 1:
+                print(f"vae step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
+            if (step + 1) % args.grid_every == 0 or step == args.vae_steps - 1:
+                with torch.inference_mode():
+                    save_grid(to_pil(x[:16]) + to_pil(y[:16]), out / "samples" / f"vae_{step + 1:05d}.png")
+    vae.half().float()  # the shipped weights are fp16: train the UNet on exactly those
+    vae.eval()
+    scaling = 1.0 / latent_std(vae, args.seed)
+    vae.register_to_config(scaling_factor=scaling)
+    scores = vae_reconstruction_scores(vae, args.seed)
+    scores.update(steps=args.vae_steps, seconds=round(time.time() - t0, 1), scaling_factor=scaling,
+                  channels=list(args.vae_channels), passed=all(scores[k] >= GATE for k in
+                                                                ("foreground", "background", "shape")))
+    vae.save_pretrained(out / "vae")
+    (out / "vae" / "gate.json").write_text(json.dumps(scores, indent=2))
+    print("VAE gate:", json.dumps(scores), flush=True)
+
+
+def load_vae(out: Path, dev: torch.device, allow_fail: bool) -> torch.nn.Module:
+    """Load the stage-1 VAE and refuse to go on if its reconstructions failed the gate."""
+    from diffusers import AutoencoderKL
+
+    gate = json.loads((out / "vae" / "gate.json").read_text())
+    print("VAE gate scores:", json.dumps(gate), flush=True)
+    if not gate["passed"] and not allow_fail:
+        raise SystemExit(f"VAE reconstructions below the {GATE:.0%} gate; rerun the vae stage longer")
+    vae = AutoencoderKL.from_pretrained(out / "vae").to(dev).eval()
+    vae.requires_grad_(False)
+    return vae
+
+
+# ---------------------------------------------------------------------------------------------- UNet
+
+
+def build_text_encoder(vocab_size: int, hidden: int, layers: int, bos: int, eos: int) -> torch.nn.Module:
+    """A small CLIP text encoder with exactly as many positions as the tokenizer's max length."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+        num_attention_heads=4, max_position_embeddings=MAX_LENGTH, bos_token_id=bos, eos_token_id=eos,
+        pad_token_id=eos, projection_dim=hidden,
+    )
+    return CLIPTextModel(cfg)
+
+
+def build_unet(channels: tuple[int, ...], text_dim: int) -> torch.nn.Module:
+    """Cross-attention at every level, the 16x16 one included (captions are <= 13 tokens, so it is cheap),
+    plus the pooled caption added to the time embedding so every ResNet sees the colours."""
+    from diffusers import UNet2DConditionModel
+
+    n = len(channels)
+    return UNet2DConditionModel(
+        sample_size=SIZE // 4, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=channels, down_block_types=("CrossAttnDownBlock2D",) * n,
+        up_block_types=("CrossAttnUpBlock2D",) * n, cross_attention_dim=text_dim,
+        attention_head_dim=4, norm_num_groups=16, addition_embed_type="text", addition_embed_type_num_heads=4,
+    )
+
+
+def build_scheduler() -> object:
+    """DDIM, v-prediction on SD's scaled-linear betas rescaled to zero terminal SNR, trailing spacing:
+    the first sampling step starts from pure noise, as in training, so plain backgrounds come out right."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
+        clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+    )
+
+
+def make_pipeline(vae, text_encoder, tokenizer, unet):  # noqa: ANN001, ANN201 - diffusers types
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=build_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+
+
+def export_pipeline(vae, text_encoder, tokenizer, unet, path: Path) -> None:  # noqa: ANN001
+    """Save a fp16-stored diffusers folder (loads in fp32 with torch_dtype) plus vocab.json/merges.txt."""
+    parts = [copy.deepcopy(m).to("cpu", torch.float16) for m in (vae, text_encoder, unet)]
+    tmp = path.with_name(path.name + ".tmp")
+    make_pipeline(parts[0], parts[1], tokenizer, parts[2]).save_pretrained(tmp, safe_serialization=True)
+    write_slow_tokenizer_files(tmp / "tokenizer")
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+@torch.inference_mode()
+def sample_scores(pipe, seed: int, n_per_set: int = 48, steps: int = 20, guidance: float = 5.0) -> dict:  # noqa: ANN001
+    """Quick quality read-out during training: seen and held-out triples, classified."""
+    rng = np.random.default_rng([seed, EVAL_STREAM, 2])
+    out: dict[str, object] = {}
+    for name, pool in (("seen", SEEN_TRIPLES), ("held_out", HELD_OUT)):
+        triples = [pool[int(i)] for i in rng.choice(len(pool), n_per_set, replace=len(pool) < n_per_set)]
+        prompts = [make_caption(*t) for t in triples]
+        gen = torch.Generator("cpu").manual_seed(seed)
+        images = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, generator=gen,
+                      height=SIZE, width=SIZE).images
+        out[name] = score(images, [(*t, None) for t in triples])
+        out[name + "_images"] = images
+    return out
+
+
+def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torch.nn.Module) -> None:
+    """UNet + text encoder trained jointly on VAE latents; EMA copies are sampled and exported."""
+    from diffusers import DDPMScheduler
+
+    torch.manual_seed(args.seed * 1000 + UNET_STAGE)
+    gen = torch.Generator("cpu").manual_seed(args.seed * 1000 + UNET_STAGE)
+    tokenizer = build_tokenizer()
+    text_encoder = build_text_encoder(len(tokenizer), args.text_hidden, args.text_layers,
+                                      tokenizer.bos_token_id, tokenizer.eos_token_id).to(dev)
+    unet = build_unet(tuple(args.unet_channels), args.text_hidden).to(dev)
+    ema_te, ema_unet = copy.deepcopy(text_encoder).eval(), copy.deepcopy(unet).eval()
+    for m in (ema_te, ema_unet):
+        m.requires_grad_(False)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    print(f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, text encoder "
+          f"{sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters", flush=True)
+    opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=0.01)
+    noise_sched = DDPMScheduler.from_config(build_scheduler().config)
+    alphas = noise_sched.alphas_cumprod.to(dev)
+    scaling = vae.config.scaling_factor
+    empty_ids = tokenizer([""], padding="max_length", max_length=MAX_LENGTH, return_tensors="pt").input_ids
+    steps, t0, last_save = args.unet_steps, time.time(), time.time()
+    with make_progress() as bar:
+        task = bar.add_task("UNet", total=steps, info="")
+        for step in range(steps):
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, steps, args.unet_lr, 200)
+            rng = step_rng(args.seed, UNET_STAGE, step)
+            pixels, captions, _ = sample_batch(rng, args.unet_batch)
+            drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
+            ids = tokenizer(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True,
+                            return_tensors="pt").input_ids
+            ids[torch.from_numpy(drop)] = empty_ids
+            with torch.inference_mode():
+                x = torch.from_numpy(to_tensor_range(pixels)).to(dev)
+                latents = vae.encode(x).latent_dist.mean * scaling
+            latents = latents.clone()
+            noise = torch.randn(latents.shape, generator=gen).to(dev)
+            t = torch.randint(0, noise_sched.config.num_train_timesteps, (args.unet_batch,), generator=gen).to(dev)
+            noisy = noise_sched.add_noise(latents, noise, t)
+            target = noise_sched.get_velocity(latents, noise, t)
+            cond = text_encoder(ids.to(dev)).last_hidden_state
+            pred = unet(noisy, t, encoder_hidden_states=cond).sample
+            snr = alphas[t] / (1 - alphas[t]).clamp(min=1e-8)
+            weight = (args.snr_gamma / snr.clamp(min=1e-8)).clamp(max=1.0)  # min-SNR: tame near-clean steps
+            loss = (weight * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            decay = min(args.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for ema, live in ((ema_unet, unet), (ema_te, text_encoder)):
+                    for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
+                        pe.lerp_(pl, 1 - decay)
+            bar.update(task, advance=1, info=f"loss {loss.item():.4f}")
+            if step % 100 == 0:
+                print(f"unet step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
+            last_step = step == steps - 1
+            if last_step or time.time() - last_save > args.save_every_min * 60:
+                checkpoint(vae, ema_te, tokenizer, ema_unet, out, args.seed, step + 1, time.time() - t0, last_step)
+                last_save = time.time()
+
+
+def checkpoint(vae, text_encoder, tokenizer, unet, out: Path, seed: int, step: int, seconds: float,  # noqa: ANN001
+               final: bool) -> None:
+    """Export the EMA pipeline to DIR/model, sample a grid and log quick scores, so a usable model exists
+    at any time."""
+    export_pipeline(vae, text_encoder, tokenizer, unet, out / "model")
+    pipe = make_pipeline(vae, text_encoder, tokenizer, unet)
+    pipe.set_progress_bar_config(disable=True)
+    res = sample_scores(pipe, seed)
+    save_grid(res.pop("seen_images")[:32] + res.pop("held_out_images")[:32],
+              out / "samples" / f"unet_{step:06d}.png")
+    info = {"step": step, "seconds": round(seconds, 1), "final": final, **res}
+    with (out / "unet_log.jsonl").open("a") as f:
+        f.write(json.dumps(info) + "\n")
+    print("checkpoint:", json.dumps(info), flush=True)
+
+
+def write_slow_tokenizer_files(folder: Path) -> None:
+    """vocab.json + merges.txt next to tokenizer.json, for transformers versions that load the slow class."""
+    vocab, merges = build_vocab_and_merges(vocabulary())
+    (folder / "vocab.json").write_text(json.dumps(vocab, indent=1))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m sdplay.mini.train", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="run folder (vae/, model/, samples/ go here)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stage", choices=("vae", "unet", "all"), default="all")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (ignored on GPU)")
+    p.add_argument("--vae-channels", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--vae-steps", type=int, default=3000)
+    p.add_argument("--vae-batch", type=int, default=32)
+    p.add_argument("--vae-lr", type=float, default=2e-3)
+    p.add_argument("--unet-channels", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--unet-steps", type=int, default=8000)
+    p.add_argument("--snr-gamma", type=float, default=5.0)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--unet-batch", type=int, default=64)
+    p.add_argument("--unet-lr", type=float, default=1e-3)
+    p.add_argument("--text-hidden", type=int, default=64)
+    p.add_argument("--text-layers", type=int, default=2)
+    p.add_argument("--grid-every", type=int, default=500)
+    p.add_argument("--save-every-min", type=float, default=10.0, help="write DIR/model from the EMA this often")
+    p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    dev = device_auto()
+    if dev.type == "cpu":
+        torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"device {dev}, seed {args.seed}, stage {args.stage}", flush=True)
+    if args.stage in ("vae", "all"):
+        train_vae(args, args.out, dev)
+    if args.stage in ("unet", "all"):
+        vae = load_vae(args.out, dev, args.ignore_gate)
+        train_unet(args, args.out, dev, vae)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Where results go: run folders, never-overwrite naming, PNG metadata and settings.json.
+
+Every file is opened with exclusive creation, so an existing name is never replaced even when
+two runs race for it; the next free number is taken instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+DEFAULT_ROOT = Path("outputs")
+SETTINGS_FILE = "settings.json"
+
+
+def slugify(text: str, max_len: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "untitled"
+
+
+def new_run_dir(root: str | Path | None, mode: str, prompt: str) -> Path:
+    """Create `root/<mode>/<YYYYmmdd-HHMMSS>-<slug>`, numbered when that name is taken."""
+    parent = Path(root or DEFAULT_ROOT) / mode
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(prompt)}"
+    for n in range(1, 10_000):
+        path = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"no free run folder name under {parent}")
+
+
+def write_exclusive(path_for: Callable[[int], Path], start: int, write: Callable[[Any], None]) -> Path:
+    """Write to the first free `path_for(n)` with n >= start; never replaces an existing file."""
+    n = start
+    while True:
+        path = path_for(n)
+        try:
+            with open(path, "xb") as handle:
+                write(handle)
+            return path
+        except FileExistsError:
+            n += 1
+
+
+def save_png(image: Image.Image, path_for: Callable[[int], Path], start: int, parameters: str) -> Path:
+    """Save a PNG with the generation parameters in its `parameters` text chunk."""
+    info = PngInfo()
+    info.add_text("parameters", parameters)
+    return write_exclusive(path_for, start, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+
+
+def frame_path(run_dir: Path) -> Callable[[int], Path]:
+    return lambda n: run_dir / f"{n:04d}.png"
+
+
+def format_parameters(prompt: str, negative: str, fields: dict[str, Any]) -> str:
+    """The widely read parameters text: prompt, `Negative prompt:` line, then `Key: value, ...`."""
+    details = ", ".join(f"{key}: {value}" for key, value in fields.items() if value is not None)
+    return f"{prompt}\nNegative prompt: {negative}\n{details}"
+
+
+def parse_parameters(text: str) -> dict[str, str]:
+    """Read a parameters text back into a dict (prompt, negative and every `Key: value`)."""
+    lines = text.split("\n")
+    details = lines[-1]
+    prompt_lines, negative = lines[:-1], ""
+    for i, line in enumerate(prompt_lines):
+        if line.startswith("Negative prompt:"):
+            negative = "\n".join([line[len("Negative prompt:") :].strip(), *prompt_lines[i + 1 :]])
+            prompt_lines = prompt_lines[:i]
+            break
+    result = {"prompt": "\n".join(prompt_lines), "negative": negative}
+    for match in re.finditer(r"\s*([^:,]+):\s*([^,]*)", details):
+        result[match.group(1).strip()] = match.group(2).strip()
+    return result
+
+
+def read_parameters(path: str | Path) -> dict[str, str]:
+    with Image.open(path) as image:
+        return parse_parameters(image.info.get("parameters", ""))
+
+
+def write_settings(run_dir: Path, settings: dict[str, Any]) -> Path:
+    """Record the resolved settings of a run; a later run with them repeats it exactly."""
+    path = run_dir / SETTINGS_FILE
+    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+class RunWriter:
+    """Writes one run: its folder, settings.json, and each image as `NNNN.png` as soon as it exists."""
+
+    def __init__(self, root: str | Path | None, mode: str, prompt: str) -> None:
+        self.root, self.mode, self.prompt = root, mode, prompt
+        self.run_dir: Path | None = None
+        self.paths: list[Path] = []
+
+    def start(self, settings: dict[str, Any]) -> None:
+        """Create the run folder only once the run is known to start (no empty folders on errors)."""
+        self.run_dir = new_run_dir(self.root, self.mode, self.prompt)
+        write_settings(self.run_dir, settings)
+
+    def save(self, image: Image.Image, parameters: str) -> Path:
+        assert self.run_dir is not None, "start() must come first"
+        path = save_png(image, frame_path(self.run_dir), len(self.paths), parameters)
+        self.paths.append(path)
+        return path
+
+
+class LegacyWriter:
+    """The classic tool's `images/image_N.png`, taking the next free N instead of overwriting."""
+
+    def __init__(self, folder: str | Path = "images") -> None:
+        self.folder = Path(folder)
+        self.paths: list[Path] = []
+
+    def start(self, settings: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def save(self, image: Image.Image, parameters: str) -> Path:
+        path = save_png(image, lambda n: self.folder / f"image_{n}.png", 0, parameters)
+        self.paths.append(path)
+        return path

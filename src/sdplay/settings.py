@@ -1,0 +1,149 @@
+"""Validated settings for the image modes: the one object every front door builds.
+
+The CLI, run.py, config files and the Python API all end in an ImageSettings; the modes only
+read it. `resolved()` fills what was left open (size, steps, seed, ...) from the model, and the
+result is what settings.json records, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import SdplayError
+from .schedulers import canonical_sampler
+
+if TYPE_CHECKING:
+    from .models import Model
+
+log = logging.getLogger("sdplay")
+
+MIN_SIZE = 64
+DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
+SIZE_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    mode: str = "txt2img"
+    prompt: str = ""
+    negative: str = ""
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    num: int = 1
+    batch_size: int = 1
+    scheduler: str | None = None
+    strength: float | None = None
+    init: str | None = None
+    mask: str | None = None
+    model: str | None = None
+    model_config: str | None = None
+    safety_checker: bool = True
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: bool = False
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject values no model could use, with the option's name in the message."""
+        if self.mode not in ("txt2img", "img2img", "inpaint"):
+            raise SdplayError(f"unknown mode {self.mode!r}; choose txt2img, img2img or inpaint")
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < MIN_SIZE):
+                raise SdplayError(f"--{name} must be a whole number of at least {MIN_SIZE} pixels, got {value!r}")
+        _check_int("steps", self.steps, 1)
+        _check_int("num", self.num, 1)
+        _check_int("batch-size", self.batch_size, 1)
+        if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed < 2**64):
+            raise SdplayError(f"--seed must be a whole number between 0 and 2^64-1, got {self.seed!r}")
+        if self.guidance is not None and (not isinstance(self.guidance, (int, float)) or self.guidance < 0):
+            raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
+        if self.strength is not None and (
+            not isinstance(self.strength, (int, float)) or not 0.0 <= self.strength <= 1.0
+        ):
+            raise SdplayError(f"--strength must be between 0 and 1, got {self.strength!r}")
+        if self.scheduler is not None:
+            canonical_sampler(self.scheduler)
+        if self.mode in ("img2img", "inpaint") and not self.init:
+            raise SdplayError(f"{self.mode} needs an init image (--init FILE)")
+        if self.mode == "inpaint" and not self.mask:
+            raise SdplayError("inpaint needs a mask image (--mask FILE; white = repaint)")
+
+    def resolved(self, model: Model, init_size: tuple[int, int] | None = None) -> ImageSettings:
+        """Fill every open value from the model (or the init image) so the run is reproducible."""
+        width = self.width or (init_size[0] if init_size else model.native_size)
+        height = self.height or (init_size[1] if init_size else model.native_size)
+        return replace(
+            self,
+            width=_round_size("width", width),
+            height=_round_size("height", height),
+            steps=self.steps or model.default_steps,
+            guidance=model.default_guidance if self.guidance is None else float(self.guidance),
+            seed=random.randrange(2**32) if self.seed is None else self.seed,
+            scheduler=canonical_sampler(self.scheduler) if self.scheduler else model.default_scheduler,
+            strength=self.strength if self.strength is not None else DEFAULT_STRENGTH[self.mode],
+            model=self.model or model.name,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
+        raise SdplayError(f"--{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _round_size(name: str, value: int) -> int:
+    if value < MIN_SIZE:
+        raise SdplayError(f"{name} must be at least {MIN_SIZE} pixels, got {value}")
+    rounded = value - value % SIZE_MULTIPLE
+    if rounded != value:
+        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, SIZE_MULTIPLE)
+    return rounded
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read a settings file (JSON, YAML or TOML) into a plain dict."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SdplayError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # each parser has its own error class; all mean "malformed file"
+        raise SdplayError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise SdplayError(f"config file {path} must hold a mapping of setting names to values")
+    return data
