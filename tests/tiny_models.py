@@ -115,3 +115,106 @@ def save_tiny_inpaint_pipeline(folder: Path) -> Path:
         folder / "tiny-sd-inpaint"
     )
     return folder / "tiny-sd-inpaint"
+
+
+def _unet_to_ldm(name: str, layers_per_block: int, attention_levels: set[int]) -> str:
+    """Rename one diffusers UNet weight to the original LDM layout."""
+    simple = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
+    for old, new in simple.items():
+        if name.startswith(old + "."):
+            return new + name[len(old) :]
+    parts = name.split(".")
+    per_level = layers_per_block + 1
+    if parts[0] == "down_blocks":
+        level, kind, j = int(parts[1]), parts[2], int(parts[3])
+        rest = parts[4:]
+        if kind == "downsamplers":
+            return ".".join([f"input_blocks.{(level + 1) * per_level}.0.op", *rest[1:]])
+        block = 1 + level * per_level + j
+        if kind == "resnets":
+            return ".".join([f"input_blocks.{block}.0", *_resnet_to_ldm(rest)])
+        return ".".join([f"input_blocks.{block}.1", *rest])
+    if parts[0] == "mid_block":
+        kind, j = parts[1], int(parts[2])
+        if kind == "resnets":
+            return ".".join([f"middle_block.{2 * j}", *_resnet_to_ldm(parts[3:])])
+        return ".".join(["middle_block.1", *parts[3:]])
+    if parts[0] == "up_blocks":
+        level, kind, j = int(parts[1]), parts[2], int(parts[3])
+        rest = parts[4:]
+        if kind == "upsamplers":
+            index = 2 if level in attention_levels else 1
+            return ".".join([f"output_blocks.{level * per_level + layers_per_block}.{index}", *rest])
+        block = level * per_level + j
+        if kind == "resnets":
+            return ".".join([f"output_blocks.{block}.0", *_resnet_to_ldm(rest)])
+        return ".".join([f"output_blocks.{block}.1", *rest])
+    raise KeyError(name)
+
+
+def _resnet_to_ldm(rest: list[str]) -> list[str]:
+    names = {
+        "norm1": "in_layers.0",
+        "conv1": "in_layers.2",
+        "time_emb_proj": "emb_layers.1",
+        "norm2": "out_layers.0",
+        "conv2": "out_layers.3",
+        "conv_shortcut": "skip_connection",
+    }
+    return [names[rest[0]], *rest[1:]]
+
+
+def _vae_to_ldm(name: str, levels: int) -> str:
+    """Rename one diffusers AutoencoderKL weight to the original layout."""
+    parts = name.split(".")
+    resnet = {"conv_shortcut": "nin_shortcut"}
+    attention = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out": "proj_out"}
+    if parts[0] in ("encoder", "decoder") and parts[1] in ("down_blocks", "up_blocks"):
+        side, level, kind = parts[0], int(parts[2]), parts[3]
+        group = "down" if side == "encoder" else "up"
+        index = level if side == "encoder" else levels - 1 - level
+        if kind in ("downsamplers", "upsamplers"):
+            sampler = "downsample" if side == "encoder" else "upsample"
+            return ".".join([side, group, str(index), sampler, *parts[5:]])
+        rest = [resnet.get(parts[5], parts[5]), *parts[6:]]
+        return ".".join([side, group, str(index), "block", parts[4], *rest])
+    if parts[0] in ("encoder", "decoder") and parts[1] == "mid_block":
+        side, kind, j = parts[0], parts[2], int(parts[3])
+        if kind == "resnets":
+            return ".".join([side, "mid", f"block_{j + 1}", resnet.get(parts[4], parts[4]), *parts[5:]])
+        rest = parts[4:] if parts[4] != "to_out" else ["to_out", *parts[6:]]
+        return ".".join([side, "mid", "attn_1", attention[rest[0]], *rest[1:]])
+    if parts[0] in ("encoder", "decoder") and parts[1] == "conv_norm_out":
+        return ".".join([parts[0], "norm_out", *parts[2:]])
+    return name
+
+
+def write_ldm_checkpoint(model_dir: Path, out_file: Path) -> Path:
+    """Write a diffusers folder as one original-layout `.safetensors` file (what users download)."""
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
+    vae = AutoencoderKL.from_pretrained(model_dir / "vae")
+    text_encoder = CLIPTextModel.from_pretrained(model_dir / "text_encoder")
+    layers = unet.config.layers_per_block
+    attention_levels = {i for i, t in enumerate(unet.config.up_block_types) if t.startswith("CrossAttn")}
+    state: dict[str, torch.Tensor] = {}
+    for name, tensor in unet.state_dict().items():
+        state["model.diffusion_model." + _unet_to_ldm(name, layers, attention_levels)] = tensor
+    for name, tensor in vae.state_dict().items():
+        is_attention = ".mid_block.attentions." in name and tensor.ndim == 2
+        state["first_stage_model." + _vae_to_ldm(name, len(vae.config.block_out_channels))] = (
+            tensor[:, :, None, None] if is_attention else tensor
+        )
+    for name, tensor in text_encoder.state_dict().items():
+        # original checkpoints nest the text model (newer transformers flatten it)
+        nested = name if name.startswith("text_model.") else "text_model." + name
+        state["cond_stage_model.transformer." + nested] = tensor
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out_file))
+    return out_file

@@ -138,7 +138,7 @@ def run_image_mode(mode: str, values: dict[str, Any]) -> None:
     from .output import RunWriter
 
     writer = RunWriter(values.get("outdir"), mode, settings.prompt)
-    with StepProgress(err, enabled=not values["quiet"]) as progress:
+    with StepProgress(err, enabled=not values["quiet"] and sys.stderr.isatty()) as progress:
         try:
             generation = run_images(settings, writer, values.get("token"), values["local_only"], progress.update)
         finally:
