@@ -1,7 +1,7 @@
 """sdplay: a local Stable Diffusion playground (txt2img, img2img, inpaint, dream, animate).
 
-    import sdplay
-    image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).pil_images[0]
+import sdplay
+image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).pil_images[0]
 """
 
 from __future__ import annotations

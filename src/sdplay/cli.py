@@ -49,7 +49,10 @@ STRENGTH = _opt(float | None, None, "--strength", help="How much to change the i
 
 # (parameter, name of the ImageSettings field it fills, or None when it is not a setting)
 COMMON: list[tuple[inspect.Parameter, str | None]] = [
-    (_opt(str | None, None, "--model", "-m", help="Alias, hub id[@rev], diffusers folder or .safetensors/.ckpt."), "model"),
+    (
+        _opt(str | None, None, "--model", "-m", help="Alias, hub id[@rev], diffusers folder or .safetensors/.ckpt."),
+        "model",
+    ),
     (_opt(str | None, None, "--negative", "-n", help="Negative prompt."), "negative"),
     (_opt(int | None, None, "--width", "-W", help="Width in pixels (multiple of 8)."), "width"),
     (_opt(int | None, None, "--height", "-H", help="Height in pixels (multiple of 8)."), "height"),
@@ -58,14 +61,28 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
     (_opt(int | None, None, "--seed", help="Seed of the first image (random when absent; always recorded)."), "seed"),
     (_opt(int | None, None, "--num", help="Number of images."), "num"),
     (_opt(int | None, None, "--batch-size", help="Images per denoising batch."), "batch_size"),
-    (_opt(str | None, None, "--scheduler", "--sampler", help="ddim, pndm, lms, euler, euler_a, dpm++_2m, ..."), "scheduler"),
+    (
+        _opt(str | None, None, "--scheduler", "--sampler", help="ddim, pndm, lms, euler, euler_a, dpm++_2m, ..."),
+        "scheduler",
+    ),
     (_opt(str | None, None, "--device", help="auto, cpu, cuda or mps."), "device"),
     (_opt(str | None, None, "--dtype", help="auto, fp32, fp16 or bf16."), "dtype"),
-    (_opt(bool | None, None, "--safety-checker/--no-safety-checker", help="Use the model's safety checker."), "safety_checker"),
+    (
+        _opt(bool | None, None, "--safety-checker/--no-safety-checker", help="Use the model's safety checker."),
+        "safety_checker",
+    ),
     (_opt(bool | None, None, "--limit", help="Keep memory low (offload, attention/VAE slicing)."), "limit"),
-    (_opt(str | None, None, "--model-config", help="Diffusers config (folder or hub id) for a single-file checkpoint."), "model_config"),
+    (
+        _opt(
+            str | None, None, "--model-config", help="Diffusers config (folder or hub id) for a single-file checkpoint."
+        ),
+        "model_config",
+    ),
     (_opt(Path | None, None, "--outdir", "-o", help="Root folder for outputs (default ./outputs)."), None),
-    (_opt(Path | None, None, "--config", "-c", help="Settings file (JSON/YAML/TOML), e.g. a run's settings.json."), None),
+    (
+        _opt(Path | None, None, "--config", "-c", help="Settings file (JSON/YAML/TOML), e.g. a run's settings.json."),
+        None,
+    ),
     (_opt(str | None, None, "--token", help="Hugging Face token (default: HF_TOKEN or the cached login)."), None),
     (_opt(bool, False, "--local-only", help="Use only files already on this machine."), None),
     (_opt(bool, False, "--quiet", "-q", help="No progress bar or info messages."), None),
@@ -126,7 +143,7 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
     if values.get("prompt") is not None:
         data["prompt"] = values["prompt"]
     if not data.get("prompt") and mode == "txt2img":
-        raise SdplayError("no prompt given: sdplay txt2img \"a prompt\" (or --config FILE)")
+        raise SdplayError('no prompt given: sdplay txt2img "a prompt" (or --config FILE)')
     return ImageSettings.from_dict(data)
 
 

@@ -148,7 +148,7 @@ def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = N
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * count
-        for i, (image, seed) in enumerate(zip(result.images, seeds)):
+        for i, (image, seed) in enumerate(zip(result.images, seeds, strict=True)):
             if flags[i]:
                 log.warning("image %d (seed %d) was blanked by the safety checker", start + i, seed)
             yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))

@@ -35,13 +35,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 class Asker:
     """Asks a question until the answer parses; end of input is a user error, not a hang."""
 
-    def __init__(self, read: Callable[[str], str] = input) -> None:
+    def __init__(self, read: Callable[[str], str] | None = None) -> None:
         self.read = read
 
     def ask(self, question: str, parse: Callable[[str], T]) -> T:
         while True:
             try:
-                answer = self.read(question).strip()
+                answer = (self.read or input)(question).strip()
             except EOFError:
                 print(file=sys.stderr)
                 raise SdplayError(f"no answer to {question.strip()!r} (input ended)") from None
@@ -155,6 +155,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: every finished image was kept", file=sys.stderr)
         return 130
     return 0
-
-
-

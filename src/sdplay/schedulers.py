@@ -79,8 +79,8 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:
 def sampler_name_of(scheduler: Any) -> str:
     """Our name for a scheduler object (the model's own default one included)."""
     cls = type(scheduler).__name__
-    for key, sampler in SAMPLERS.items():
+    most_specific_first = sorted(SAMPLERS.items(), key=lambda item: -len(item[1].options))
+    for key, sampler in most_specific_first:
         if sampler.cls == cls and all(scheduler.config.get(k) == v for k, v in sampler.options.items()):
-            if not sampler.options or key != cls:
-                return key
+            return key
     return cls

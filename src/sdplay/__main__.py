@@ -1,0 +1,5 @@
+"""`python -m sdplay` is the `sdplay` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,135 @@
+"""The `sdplay` command with real files: typer's runner in-process, the installed script once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from sdplay.cli import app
+from sdplay.output import read_parameters
+
+runner = CliRunner()
+
+
+def sdplay(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def written(result) -> list[Path]:
+    return [Path(line) for line in result.stdout.splitlines() if line.endswith(".png")]
+
+
+def test_txt2img_writes_images_with_metadata_and_settings(tiny_model, tmp_path) -> None:
+    result = sdplay(
+        "txt2img",
+        "a red circle",
+        "--model",
+        tiny_model,
+        "--steps",
+        2,
+        "--seed",
+        9,
+        "--num",
+        2,
+        "--negative",
+        "blurry",
+        "--scale",
+        6,
+        "--outdir",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    paths = written(result)
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    assert paths[0].parent.parent == tmp_path / "txt2img"
+    meta = read_parameters(paths[1])
+    assert (meta["prompt"], meta["negative"], meta["Seed"], meta["CFG scale"]) == (
+        "a red circle",
+        "blurry",
+        "10",
+        "6.0",
+    )
+    assert json.loads((paths[0].parent / "settings.json").read_text())["seed"] == 9
+
+
+def test_settings_json_reproduces_the_same_pixels(tiny_model, tmp_path) -> None:
+    first = written(sdplay("txt2img", "a cat", "--model", tiny_model, "--steps", 2, "--outdir", tmp_path))
+    again = sdplay("txt2img", "--config", first[0].parent / "settings.json", "--outdir", tmp_path)
+    assert again.exit_code == 0, again.output
+    second = written(again)
+    assert second[0] != first[0]
+    assert np.array_equal(np.asarray(Image.open(first[0])), np.asarray(Image.open(second[0])))
+
+
+def test_img2img_and_inpaint(tiny_model, picture, mask, tmp_path) -> None:
+    result = sdplay(
+        "img2img", "x", "--init", picture, "--strength", 0.5, "--model", tiny_model, "--steps", 2, "--outdir", tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert read_parameters(written(result)[0])["Denoising strength"] == "0.5"
+    result = sdplay(
+        "inpaint", "x", "--init", picture, "--mask", mask, "--model", tiny_model, "--steps", 2, "--outdir", tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert written(result)[0].parent.parent == tmp_path / "inpaint"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["txt2img", "x", "--width", "32"], "--width"),
+        (["txt2img", "x", "--steps", "0"], "--steps"),
+        (["txt2img", "x", "--scheduler", "nope"], "unknown scheduler"),
+        (["txt2img", "x", "--model", "nonsense"], "unknown model"),
+        (["txt2img", "x", "--device", "cuda"], "no CUDA GPU"),
+        (["img2img", "x", "--init", "missing.png"], "init image not found"),
+        (["img2img", "x", "--strength", "2", "--init", "missing.png"], "--strength"),
+        (["inpaint", "x", "--init", "missing.png"], "mask"),
+        (["txt2img"], "no prompt"),
+        (["txt2img", "x", "--config", "missing.json"], "cannot read config"),
+    ],
+)
+def test_user_mistakes_are_one_error_line_and_exit_2(tiny_model, args, message) -> None:
+    result = sdplay(*args, *(["--model", tiny_model] if "--model" not in args else []))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1]
+    assert "Traceback" not in result.output
+
+
+def test_info_and_models() -> None:
+    info = sdplay("info", "--device", "cpu")
+    assert info.exit_code == 0 and "diffusers" in info.stdout and "cpu" in info.stdout
+    models = sdplay("models")
+    assert models.exit_code == 0 and "sd15" in models.stdout and "mini" in models.stdout
+
+
+def test_installed_command_keeps_stderr_for_our_own_messages(tiny_model, tmp_path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sdplay",
+            "txt2img",
+            "x",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "2",
+            "--outdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).exists()
+    assert all(line.startswith(("info:", "warning:")) for line in result.stderr.splitlines()), result.stderr

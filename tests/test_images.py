@@ -1,0 +1,95 @@
+"""The three image modes through the Python API, on the tiny random pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import sdplay
+from sdplay.errors import SdplayError
+from sdplay.schedulers import SAMPLERS
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_txt2img_same_seed_same_pixels(tiny_model) -> None:
+    run = dict(model=str(tiny_model), steps=3, device="cpu")
+    a = sdplay.generate("a cat", seed=11, num=2, batch_size=2, **run)
+    b = sdplay.generate("a cat", seed=11, num=2, batch_size=2, **run)
+    c = sdplay.generate("a cat", seed=12, **run)
+    assert [g.seed for g in a.images] == [11, 12]
+    assert all(np.array_equal(pixels(x), pixels(y)) for x, y in zip(a.pil_images, b.pil_images, strict=True))
+    assert not np.array_equal(pixels(a.pil_images[0]), pixels(c.pil_images[0]))
+    assert a.pil_images[0].size == (64, 64)
+
+
+def test_seed_is_random_when_absent_and_always_recorded(tiny_model) -> None:
+    first = sdplay.generate("x", model=str(tiny_model), steps=2, device="cpu")
+    second = sdplay.generate("x", model=str(tiny_model), steps=2, device="cpu")
+    assert first.settings.seed != second.settings.seed
+    assert f"Seed: {first.settings.seed}" in first.images[0].parameters
+
+
+def test_img2img_strength_zero_keeps_the_picture_and_one_replaces_it(tiny_model, picture) -> None:
+    run = dict(model=str(tiny_model), steps=4, seed=3, device="cpu", mode="img2img", init=str(picture))
+    original = pixels(Image.open(picture).convert("RGB"))
+    kept = sdplay.generate("x", strength=0.0, **run).pil_images[0]
+    changed = sdplay.generate("x", strength=1.0, **run).pil_images[0]
+    assert np.abs(pixels(kept) - original).mean() < np.abs(pixels(changed) - original).mean()
+
+
+def test_img2img_output_takes_the_init_size_or_the_asked_size(tiny_model, picture) -> None:
+    run = dict(model=str(tiny_model), steps=2, seed=1, device="cpu", mode="img2img", init=str(picture))
+    assert sdplay.generate("x", **run).pil_images[0].size == (64, 64)
+    assert sdplay.generate("x", width=96, **run).pil_images[0].size == (96, 64)
+
+
+def test_inpaint_keeps_the_black_part_of_the_mask(tiny_model, picture, mask) -> None:
+    result = sdplay.generate(
+        "x", mode="inpaint", init=str(picture), mask=str(mask), model=str(tiny_model), steps=3, seed=2, device="cpu"
+    ).pil_images[0]
+    diff = np.abs(pixels(result) - pixels(Image.open(picture).convert("RGB"))).mean(axis=2)
+    assert diff[:, :24].mean() < diff[:, 40:].mean()
+
+
+def test_dedicated_inpainting_model(tiny_inpaint_model, picture, mask) -> None:
+    result = sdplay.generate(
+        "x", mode="inpaint", init=str(picture), mask=str(mask), model=str(tiny_inpaint_model), steps=2, device="cpu"
+    )
+    assert result.pil_images[0].size == (64, 64)
+
+
+def test_mask_of_another_scale_is_resized_with_a_warning(tiny_model, picture, tmp_path, caplog) -> None:
+    big_mask = tmp_path / "big.png"
+    Image.new("L", (128, 128), 255).save(big_mask)
+    sdplay.generate("x", mode="inpaint", init=str(picture), mask=str(big_mask), model=str(tiny_model), steps=2)
+    assert "mask resized from 128x128 to 64x64" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda tmp: tmp / "missing.png", "not found"),
+        (lambda tmp: (tmp / "text.png").write_text("not an image") and tmp / "text.png", "cannot read"),
+        (lambda tmp: Image.new("L", (64, 32)).save(tmp / "wide.png") or tmp / "wide.png", "different shape"),
+    ],
+)
+def test_bad_masks(tiny_model, picture, tmp_path, make_bad, message) -> None:
+    with pytest.raises(SdplayError, match=message):
+        sdplay.generate("x", mode="inpaint", init=str(picture), mask=str(make_bad(tmp_path)), model=str(tiny_model))
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_every_scheduler_runs(tiny_model, name: str) -> None:
+    result = sdplay.generate("x", scheduler=name, model=str(tiny_model), steps=2, seed=0, device="cpu")
+    assert f"Sampler: {name}" in result.images[0].parameters
+    assert np.isfinite(pixels(result.pil_images[0])).all()
+
+
+def test_outdir_writes_images_and_settings(tiny_model, tmp_path) -> None:
+    result = sdplay.generate("a cat", model=str(tiny_model), steps=2, num=2, outdir=tmp_path, device="cpu")
+    assert [p.name for p in result.paths] == ["0000.png", "0001.png"]
+    assert (result.paths[0].parent / "settings.json").exists()

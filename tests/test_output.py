@@ -1,0 +1,48 @@
+"""Outputs: never overwrite, and PNG metadata other tools can read back."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from sdplay.output import (
+    LegacyWriter,
+    RunWriter,
+    format_parameters,
+    new_run_dir,
+    parse_parameters,
+    read_parameters,
+)
+
+
+def test_parameters_round_trip() -> None:
+    text = format_parameters(
+        "a red circle", "blurry", {"Steps": 20, "Sampler": "ddim", "CFG scale": 5.0, "Seed": 7, "Size": "64x64"}
+    )
+    assert text.splitlines()[1] == "Negative prompt: blurry"
+    parsed = parse_parameters(text)
+    assert parsed["prompt"] == "a red circle" and parsed["negative"] == "blurry"
+    assert (parsed["Steps"], parsed["Sampler"], parsed["Seed"], parsed["Size"]) == ("20", "ddim", "7", "64x64")
+
+
+def test_run_folders_and_frames_never_overwrite(tmp_path) -> None:
+    first = new_run_dir(tmp_path, "txt2img", "A Red Circle!")
+    second = new_run_dir(tmp_path, "txt2img", "A Red Circle!")
+    assert first != second and first.name.endswith("a-red-circle")
+    writer = RunWriter(tmp_path, "txt2img", "x")
+    writer.start({"prompt": "x"})
+    (writer.run_dir / "0001.png").write_bytes(b"someone else's file")
+    image = Image.new("RGB", (8, 8), "red")
+    paths = [writer.save(image, "x\nNegative prompt: \nSeed: 1") for _ in range(2)]
+    assert [p.name for p in paths] == ["0000.png", "0002.png"]
+    assert (writer.run_dir / "0001.png").read_bytes() == b"someone else's file"
+    assert read_parameters(paths[0])["Seed"] == "1"
+
+
+def test_classic_images_folder_takes_the_next_free_number(tmp_path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "image_0.png").write_bytes(b"old")
+    writer = LegacyWriter(folder)
+    writer.start({})
+    path = writer.save(Image.new("RGB", (8, 8)), "x")
+    assert path.name == "image_1.png" and (folder / "image_0.png").read_bytes() == b"old"
