@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_models import save_tiny_inpaint_pipeline, save_tiny_pipeline, write_ldm_checkpoint
+from tiny_models import (
+    save_tiny_inpaint_pipeline,
+    save_tiny_pipeline,
+    save_tiny_pipeline_with_safety_checker,
+    write_ldm_checkpoint,
+)
 
 from sdplay.quiet import silence_libraries
 
@@ -23,6 +28,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_inpaint_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_inpaint_pipeline(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checked_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_pipeline_with_safety_checker(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

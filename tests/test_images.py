@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import sdplay
@@ -93,3 +94,39 @@ def test_outdir_writes_images_and_settings(tiny_model, tmp_path) -> None:
     result = sdplay.generate("a cat", model=str(tiny_model), steps=2, num=2, outdir=tmp_path, device="cpu")
     assert [p.name for p in result.paths] == ["0000.png", "0001.png"]
     assert (result.paths[0].parent / "settings.json").exists()
+
+
+def test_safety_checker_is_on_by_default_and_can_be_turned_off(tiny_checked_model, caplog) -> None:
+    run = dict(model=str(tiny_checked_model), steps=2, seed=4, device="cpu")
+    checked = sdplay.generate("x", **run)
+    assert checked.images[0].nsfw and pixels(checked.pil_images[0]).max() == 0
+    assert "blanked by the safety checker" in caplog.text
+    unchecked = sdplay.generate("x", safety_checker=False, **run)
+    assert not unchecked.images[0].nsfw and pixels(unchecked.pil_images[0]).max() > 0
+
+
+def test_out_of_memory_is_a_user_error_with_a_hint(tiny_model, monkeypatch) -> None:
+    model = sdplay.load_model(str(tiny_model), device="cpu")
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(type(model.pipeline("txt2img")), "__call__", exhausted)
+    with pytest.raises(SdplayError, match="out of memory: try a smaller"):
+        sdplay.generate("x", model=str(tiny_model), device="cpu")
+
+
+def test_interrupt_keeps_the_images_already_written(tiny_model, tmp_path) -> None:
+    from sdplay.api import run_images
+    from sdplay.output import RunWriter
+    from sdplay.settings import ImageSettings
+
+    def interrupt_second_batch(step: int, steps: int, batch: int, batches: int) -> None:
+        if batch == 1:
+            raise KeyboardInterrupt
+
+    writer = RunWriter(tmp_path, "txt2img", "x")
+    settings = ImageSettings(prompt="x", model=str(tiny_model), steps=2, num=3, device="cpu")
+    with pytest.raises(KeyboardInterrupt):
+        run_images(settings, writer, on_step=interrupt_second_batch)
+    assert [p.name for p in sorted(writer.run_dir.glob("*.png"))] == ["0000.png"]

@@ -110,6 +110,37 @@ def save_tiny_pipeline(folder: Path) -> Path:
     return folder / "tiny-sd"
 
 
+def save_tiny_pipeline_with_safety_checker(folder: Path) -> Path:
+    """A tiny model whose safety checker flags every image, to test what happens then."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    components = build_components(folder)
+    config = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 1, "num_attention_heads": 4},
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=32,
+    )
+    checker = StableDiffusionSafetyChecker(config)
+    with torch.no_grad():  # every cosine distance exceeds a threshold of -2: everything is flagged
+        checker.concept_embeds_weights.fill_(-2.0)
+        checker.special_care_embeds_weights.fill_(-2.0)
+    components.update(
+        safety_checker=checker,
+        feature_extractor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        requires_safety_checker=True,
+    )
+    StableDiffusionPipeline(**components).save_pretrained(folder / "tiny-sd-checked")
+    return folder / "tiny-sd-checked"
+
+
 def save_tiny_inpaint_pipeline(folder: Path) -> Path:
     StableDiffusionInpaintPipeline(**build_components(folder, unet_in_channels=9)).save_pretrained(
         folder / "tiny-sd-inpaint"

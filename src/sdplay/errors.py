@@ -17,7 +17,9 @@ class SdplayError(Exception):
         super().__init__(" ".join(message.split()))
 
 
-OOM_HINT = "try a smaller size, --limit / --cpu-offload, fewer images per batch or fewer frames"
+OOM_HINT = (
+    "try a smaller --width/--height, --batch-size 1, fewer frames, or --limit (offloads weights, slices attention)"
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
