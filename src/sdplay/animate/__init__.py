@@ -1,0 +1,1 @@
+"""Animate mode: Deforum-compatible frame-by-frame animation (2D, 3D, Video Input, Interpolation)."""
