@@ -249,3 +249,33 @@ def write_ldm_checkpoint(model_dir: Path, out_file: Path) -> Path:
         state["cond_stage_model.transformer." + nested] = tensor
     save_file({k: v.contiguous() for k, v in state.items()}, str(out_file))
     return out_file
+
+
+def save_tiny_autoencoder(folder: Path) -> Path:
+    """A random AutoencoderTiny with the SD latent space (4 channels, factor 8), like TAESD."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny(
+        encoder_block_out_channels=(16, 16, 16, 16),
+        decoder_block_out_channels=(16, 16, 16, 16),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+    ).save_pretrained(folder / "tiny-taesd")
+    return folder / "tiny-taesd"
+
+
+def save_tiny_lora(model_dir: Path, folder: Path) -> Path:
+    """LoRA weights for the tiny UNet's attention projections, saved as users download them."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if "lora_" in name:
+                param.normal_(0, 0.5)
+    StableDiffusionPipeline.save_lora_weights(folder / "tiny-lora", unet_lora_layers=get_peft_model_state_dict(unet))
+    return folder / "tiny-lora"

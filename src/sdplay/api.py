@@ -37,8 +37,20 @@ class Generation:
         return [g.image for g in self.images]
 
 
-def model_for(settings: ImageSettings, token: str | None = None, local_only: bool = False) -> Model:
-    """Load (or reuse) the model the settings name, placed as they ask."""
+RUNTIME_FIELDS = (
+    "cpu_offload",
+    "sequential_offload",
+    "attention_slicing",
+    "vae_tiling",
+    "compile",
+    "tiny_vae",
+    "lora",
+    "lora_scale",
+)
+
+
+def model_for(settings: Any, token: str | None = None, local_only: bool = False) -> Model:
+    """Load (or reuse) the model a mode's settings name, placed and accelerated as they ask."""
     options = LoadOptions(
         device=settings.device,
         dtype=settings.dtype,
@@ -47,6 +59,7 @@ def model_for(settings: ImageSettings, token: str | None = None, local_only: boo
         safety_checker=settings.safety_checker,
         low_memory=settings.limit,
         model_config=settings.model_config,
+        **{name: getattr(settings, name) for name in RUNTIME_FIELDS if hasattr(settings, name)},
     )
     return load_model(settings.model, options)
 

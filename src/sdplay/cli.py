@@ -72,6 +72,33 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
         "safety_checker",
     ),
     (_opt(bool | None, None, "--limit", help="Keep memory low (offload, attention/VAE slicing)."), "limit"),
+    (_opt(bool | None, None, "--cpu-offload", help="CUDA: keep each model on the CPU until it runs."), "cpu_offload"),
+    (
+        _opt(bool | None, None, "--sequential-offload", help="CUDA: offload layer by layer (least memory)."),
+        "sequential_offload",
+    ),
+    (
+        _opt(bool | None, None, "--attention-slicing", help="Compute attention in slices (less memory)."),
+        "attention_slicing",
+    ),
+    (_opt(bool | None, None, "--vae-tiling", help="Decode large images tile by tile."), "vae_tiling"),
+    (_opt(bool | None, None, "--compile", help="torch.compile the UNet and VAE decoder (slow first call)."), "compile"),
+    (
+        _opt(
+            str | None, None, "--tiny-vae", help="Tiny VAE for fast decoding: auto (TAESD/TAESDXL), a folder or hub id."
+        ),
+        "tiny_vae",
+    ),
+    (
+        _opt(
+            str | None,
+            None,
+            "--lora",
+            help="LoRA weights (file, folder or hub id), fused; LCM-LoRA sets the lcm sampler.",
+        ),
+        "lora",
+    ),
+    (_opt(float | None, None, "--lora-scale", help="Strength of the LoRA (default 1.0)."), "lora_scale"),
     (
         _opt(
             str | None, None, "--model-config", help="Diffusers config (folder or hub id) for a single-file checkpoint."

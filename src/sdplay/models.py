@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch
 
 from .devices import dtype_name, resolve_device, resolve_dtype
 from .errors import SdplayError
+from .runtime import adapt_pipeline
 
 log = logging.getLogger("sdplay")
 
@@ -109,6 +110,14 @@ class LoadOptions:
     safety_checker: bool = True
     low_memory: bool = False
     model_config: str | None = None
+    cpu_offload: bool = False
+    sequential_offload: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    compile: bool = False
+    tiny_vae: str | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
 
 
 class Model:
@@ -146,11 +155,19 @@ class Model:
 
     @property
     def default_steps(self) -> int:
-        return self.source.alias.steps if self.source.alias else 25
+        return self.source.alias.steps if self.source.alias else self._family_defaults()[0]
 
     @property
     def default_guidance(self) -> float:
-        return self.source.alias.guidance if self.source.alias else 7.5
+        return self.source.alias.guidance if self.source.alias else self._family_defaults()[1]
+
+    def _family_defaults(self) -> tuple[int, float]:
+        """Few-step models need few steps and little or no guidance; others the usual 25 and 7.5."""
+        if type(self.original_scheduler).__name__ == "LCMScheduler":
+            return 4, 1.0
+        if "turbo" in self.source.location.lower():
+            return 1, 0.0
+        return 25, 7.5
 
     @property
     def default_scheduler(self) -> str | None:
@@ -208,11 +225,11 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     source = resolve_spec(spec)
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    key = (source, str(device), dtype, options.safety_checker, options.low_memory, options.model_config)
+    key = (source, str(device), dtype, replace(options, token=None, local_only=False, device="", dtype=""))
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
         base = _load_pipeline(source, dtype, options)
-        _place(base, device, options.low_memory)
+        adapt_pipeline(base, device, dtype, options)
         _LOADED[key] = Model(source, base, device, dtype)
         log.info("loaded %s on %s (%s)", source.name, device, dtype_name(dtype))
     return _LOADED[key]
@@ -269,17 +286,3 @@ def _load_failure_message(source: ModelSource, options: LoadOptions, exc: Except
             f"needing --token?): {reason}. Use a local folder or file (--model PATH) or --model mini"
         )
     return f"could not load model {source.location}: {reason}"
-
-
-def _place(pipe: Any, device: torch.device, low_memory: bool) -> None:
-    """Move weights to the device, or set up offloading and slicing when memory is short."""
-    if low_memory and device.type == "cuda":
-        pipe.enable_model_cpu_offload(device=device)
-    else:
-        pipe.to(device)
-    if low_memory:
-        pipe.enable_attention_slicing()
-        if hasattr(pipe.vae, "enable_slicing"):
-            pipe.vae.enable_slicing()
-    if device.type == "cuda":
-        pipe.unet.to(memory_format=torch.channels_last)

@@ -8,6 +8,7 @@ result is what settings.json records, so a run can be repeated exactly.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import random
 from dataclasses import asdict, dataclass, fields, replace
@@ -49,6 +50,14 @@ class ImageSettings:
     device: str = "auto"
     dtype: str = "auto"
     limit: bool = False
+    cpu_offload: bool = False
+    sequential_offload: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    compile: bool = False
+    tiny_vae: str | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -83,15 +92,20 @@ class ImageSettings:
         """Fill every open value from the model (or the init image) so the run is reproducible."""
         width = self.width or (init_size[0] if init_size else model.native_size)
         height = self.height or (init_size[1] if init_size else model.native_size)
+        steps = self.steps or model.default_steps
+        strength = self.strength if self.strength is not None else DEFAULT_STRENGTH[self.mode]
+        if self.mode != "txt2img" and 0 < strength and int(steps * strength) < 1:
+            steps = math.ceil(1 / strength)  # diffusers runs int(steps * strength) steps: keep at least one
+            log.warning("%s with strength %g needs at least %d steps; using %d", self.mode, strength, steps, steps)
         return replace(
             self,
             width=_round_size("width", width),
             height=_round_size("height", height),
-            steps=self.steps or model.default_steps,
+            steps=steps,
             guidance=model.default_guidance if self.guidance is None else float(self.guidance),
             seed=random.randrange(2**32) if self.seed is None else self.seed,
             scheduler=canonical_sampler(self.scheduler) if self.scheduler else model.default_scheduler,
-            strength=self.strength if self.strength is not None else DEFAULT_STRENGTH[self.mode],
+            strength=strength,
             model=self.model or model.name,
         )
 

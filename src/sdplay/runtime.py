@@ -1,0 +1,101 @@
+"""How loaded weights run: placement, offloading, slicing, tiling, compile, tiny VAE, LoRA.
+
+Each is a LoadOptions switch with a sane default (everything on the device, SDPA attention,
+channels_last on CUDA); the memory savers trade speed for memory and are off unless asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .errors import SdplayError
+
+if TYPE_CHECKING:
+    from .models import LoadOptions
+
+log = logging.getLogger("sdplay")
+
+TINY_VAES = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
+
+
+def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options: LoadOptions) -> None:
+    """Apply every runtime option to a freshly loaded pipeline, before modes are derived from it."""
+    if options.lora:
+        load_lora(pipe, options.lora, options.lora_scale, options)
+    if options.tiny_vae:
+        pipe.vae = load_tiny_vae(pipe, options.tiny_vae, dtype, options)
+    place(pipe, device, options)
+    if options.attention_slicing or options.low_memory:
+        pipe.enable_attention_slicing()
+    if options.low_memory and hasattr(pipe.vae, "enable_slicing"):
+        pipe.vae.enable_slicing()
+    if options.vae_tiling:
+        if not hasattr(pipe.vae, "enable_tiling"):
+            raise SdplayError(f"--vae-tiling is not supported by {type(pipe.vae).__name__}")
+        pipe.vae.enable_tiling()
+    if device.type == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+    if options.compile:
+        compile_pipeline(pipe)
+
+
+def place(pipe: Any, device: torch.device, options: LoadOptions) -> None:
+    """Everything on the device, or offloaded to the CPU between uses when memory is short."""
+    offload = options.sequential_offload or options.cpu_offload or options.low_memory
+    if offload and device.type != "cuda":
+        if options.sequential_offload or options.cpu_offload:
+            log.warning("CPU offloading only applies to CUDA devices; ignored on %s", device.type)
+        pipe.to(device)
+    elif options.sequential_offload:
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif offload:
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+
+
+def compile_pipeline(pipe: Any) -> None:
+    """torch.compile the UNet and the VAE decoder; the first call pays the compile time."""
+    mode = "max-autotune-no-cudagraphs" if pipe.device.type == "cuda" else None
+    pipe.unet = torch.compile(pipe.unet, mode=mode, fullgraph=False)
+    pipe.vae.decoder = torch.compile(pipe.vae.decoder, mode=mode, fullgraph=False)
+
+
+def is_sdxl(pipe: Any) -> bool:
+    return hasattr(pipe, "text_encoder_2")
+
+
+def load_tiny_vae(pipe: Any, spec: str, dtype: torch.dtype, options: LoadOptions) -> Any:
+    """A tiny autoencoder (TAESD family) for fast previews and video; must share the latent space."""
+    from diffusers import AutoencoderTiny
+
+    if pipe.vae.config.latent_channels != 4 or int(pipe.vae_scale_factor) != 8:
+        raise SdplayError("--tiny-vae fits models with 4-channel, factor-8 latents (SD 1.x/2.x/XL), not this one")
+    location = TINY_VAES["sdxl" if is_sdxl(pipe) else "sd"] if spec == "auto" else spec
+    try:
+        return AutoencoderTiny.from_pretrained(
+            location, dtype=dtype, token=options.token, local_files_only=options.local_only
+        )
+    except (OSError, ValueError) as exc:
+        raise SdplayError(f"could not load the tiny VAE {location!r}: {' '.join(str(exc).split())[:200]}") from exc
+
+
+def load_lora(pipe: Any, spec: str, scale: float, options: LoadOptions) -> None:
+    """Load LoRA weights (a file, folder or hub id) and fuse them, so steps cost what they did before."""
+    try:
+        import peft  # noqa: F401  diffusers needs it for LoRA
+    except ImportError as exc:
+        raise SdplayError("--lora needs the peft package: pip install 'sdplay[lora]'") from exc
+    try:
+        pipe.load_lora_weights(spec, token=options.token, local_files_only=options.local_only)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SdplayError(f"could not load LoRA {spec!r}: {' '.join(str(exc).split())[:200]}") from exc
+    pipe.fuse_lora(lora_scale=scale)
+    if "lcm" in spec.lower():
+        from diffusers import LCMScheduler
+
+        pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)

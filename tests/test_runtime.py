@@ -1,0 +1,47 @@
+"""Runtime options: memory savers, tiny VAE, LoRA and few-step defaults, on the tiny pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny_models import save_tiny_autoencoder, save_tiny_lora
+
+import sdplay
+from sdplay.errors import SdplayError
+from sdplay.models import load_model
+
+
+def image(**options) -> np.ndarray:
+    return np.asarray(sdplay.generate("a cat", steps=2, seed=5, device="cpu", **options).pil_images[0], dtype=float)
+
+
+def test_memory_savers_keep_the_picture(tiny_model) -> None:
+    plain = image(model=str(tiny_model))
+    saved = image(model=str(tiny_model), attention_slicing=True, vae_tiling=True, limit=True)
+    assert np.abs(plain - saved).mean() < 1.0
+
+
+def test_offloading_is_ignored_with_a_warning_on_the_cpu(tiny_model, caplog) -> None:
+    image(model=str(tiny_model), cpu_offload=True)
+    assert "only applies to CUDA" in caplog.text
+
+
+def test_tiny_vae_decodes_instead_of_the_full_one(tiny_model, tmp_path) -> None:
+    taesd = save_tiny_autoencoder(tmp_path)
+    model = load_model(str(tiny_model), device="cpu", tiny_vae=str(taesd))
+    assert type(model.pipeline("img2img").vae).__name__ == "AutoencoderTiny"
+    assert image(model=str(tiny_model), tiny_vae=str(taesd)).shape == (64, 64, 3)
+
+
+def test_lora_changes_the_picture(tiny_model, tmp_path) -> None:
+    lora = save_tiny_lora(tiny_model, tmp_path)
+    plain = image(model=str(tiny_model))
+    with_lora = image(model=str(tiny_model), lora=str(lora))
+    assert np.abs(plain - with_lora).mean() > 1.0
+    with pytest.raises(SdplayError, match="could not load LoRA"):
+        image(model=str(tiny_model), lora=str(tmp_path / "nothing-here"))
+
+
+def test_img2img_with_too_few_steps_for_its_strength_gets_one(tiny_model, picture, caplog) -> None:
+    run = sdplay.generate("x", mode="img2img", init=str(picture), strength=0.3, steps=1, model=str(tiny_model))
+    assert run.settings.steps == 4 and "needs at least 4 steps" in caplog.text
