@@ -8,8 +8,8 @@ result is what settings.json records, so a run can be repeated exactly.
 from __future__ import annotations
 
 import json
-import math
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -94,7 +94,7 @@ class ImageSettings:
         height = self.height or (init_size[1] if init_size else model.native_size)
         steps = self.steps or model.default_steps
         strength = self.strength if self.strength is not None else DEFAULT_STRENGTH[self.mode]
-        if self.mode != "txt2img" and 0 < strength and int(steps * strength) < 1:
+        if self.mode != "txt2img" and strength > 0 and int(steps * strength) < 1:
             steps = math.ceil(1 / strength)  # diffusers runs int(steps * strength) steps: keep at least one
             log.warning("%s with strength %g needs at least %d steps; using %d", self.mode, strength, steps, steps)
         return replace(
