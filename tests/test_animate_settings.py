@@ -1,0 +1,115 @@
+"""Animation settings: Deforum names and files, type conversion, seeds, one clear error per bad value."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from sdplay.animate.settings import AnimationSettings, frame_seed, load_settings_file, parse_overrides
+from sdplay.errors import SdplayError
+
+DEFORUM_FILE = Path(__file__).parent / "data" / "deforum_webui_settings.txt"
+
+
+def test_a_deforum_web_ui_file_imports_and_names_its_ignored_keys(caplog) -> None:
+    with caplog.at_level(logging.WARNING, "sdplay"):
+        settings = AnimationSettings.from_dict(load_settings_file(DEFORUM_FILE), DEFORUM_FILE.name)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "deforum_webui_settings.txt" in warnings[0] and "hybrid_motion" in warnings[0]
+    assert "sd_model_hash" in warnings[0] and "zoom" not in warnings[0].split(": ", 2)[-1].split(", ")
+    assert (settings.sampler, settings.diffusion_cadence, settings.noise_type) == ("euler_a", 2, "perlin")
+    prompts = settings.frame_prompts()
+    assert prompts[0] == ("a beautiful lake by Asher Brown Durand, trending on Artstation", "nsfw, nude, nsfw, nude")
+    assert prompts[59][0].startswith("a beautiful portrait") and prompts[58][0].startswith("a beautiful lake")
+    assert prompts[119] == ("a beautiful coconut", "photo, realistic, nsfw, nude")
+    series = settings.series()
+    assert series["zoom"][0] == pytest.approx(1.0025) and series["translation_x"][1] == pytest.approx(2.0)
+
+
+def test_classic_colab_spellings_are_renamed() -> None:
+    settings = AnimationSettings.from_dict(
+        {
+            "fov": 40,
+            "near_plane": 200,
+            "far_plane": 10000,
+            "flip_2d_perspective": True,
+            "color_coherence": "Match Frame 0 HSV",
+            "sampler": "klms",
+            "animation_prompts": {"0": "a"},
+        }
+    )
+    assert settings.fov_schedule == "0: (40)" and settings.series()["fov_schedule"][0] == 40
+    assert settings.enable_perspective_flip and settings.color_coherence == "HSV"
+    assert settings.sampler == "lms" and settings.prompts == {"0": "a"}
+
+
+def test_overrides_are_converted_by_the_keys_type() -> None:
+    values = parse_overrides(["max_frames=24", "use_depth_warping=false", "zoom=0: (1.05)", "scale=6.5"])
+    settings = AnimationSettings.from_dict(values)
+    assert (settings.max_frames, settings.use_depth_warping, settings.scale) == (24, False, 6.5)
+    assert settings.series()["zoom"][23] == pytest.approx(1.05)
+    assert AnimationSettings(zoom=1.02, sampler="DPM++ 2M Karras").sampler == "dpm++_2m_karras"
+    with pytest.raises(SdplayError, match="--set needs key=value"):
+        parse_overrides(["max_frames"])
+
+
+@pytest.mark.parametrize(
+    "behavior, expected",
+    [
+        ({"seed_behavior": "iter"}, [10, 11, 12, 13, 14]),
+        ({"seed_behavior": "iter", "seed_iter_N": 2}, [10, 11, 11, 12, 12]),
+        ({"seed_behavior": "fixed"}, [10] * 5),
+        ({"seed_behavior": "ladder"}, [10, 12, 11, 13, 12]),
+        ({"seed_behavior": "alternate"}, [10, 11, 10, 11, 10]),
+        ({"seed_behavior": "schedule", "seed_schedule": "0: (s), 2: (s+5)"}, [10, 10, 15, 15, 15]),
+    ],
+)
+def test_seed_behaviors_follow_deforum(behavior: dict, expected: list[int]) -> None:
+    settings = AnimationSettings(seed=10, max_frames=5, **behavior)
+    scheduled = settings.series()["seed_schedule"]
+    assert [frame_seed(settings, i, i, scheduled[i]) for i in range(5)] == expected
+
+
+def test_random_seeds_differ_per_frame_and_repeat_per_seed() -> None:
+    settings = AnimationSettings(seed=10, seed_behavior="random")
+    seeds = [frame_seed(settings, i, i, 0) for i in range(4)]
+    assert len(set(seeds)) == 4 and seeds == [frame_seed(settings, i, i, 0) for i in range(4)]
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ({"W": 32}, "W"),
+        ({"max_frames": 0}, "max_frames"),
+        ({"max_frames": "many"}, "max_frames"),
+        ({"diffusion_cadence": 9}, "diffusion_cadence"),
+        ({"diffusion_cadence": "1.5"}, "diffusion_cadence"),
+        ({"seed": -2}, "seed"),
+        ({"seed_behavior": "spiral"}, "seed_behavior"),
+        ({"sampler": "warp_drive"}, "sampler"),
+        ({"animation_mode": "4D"}, "animation_mode"),
+        ({"border": "mirror"}, "border"),
+        ({"padding_mode": "wrap"}, "padding_mode"),
+        ({"color_coherence": "CMYK"}, "color_coherence"),
+        ({"noise_type": "pink"}, "noise_type"),
+        ({"strength_schedule": "0: (1.5)"}, "strength_schedule"),
+        ({"zoom": "0: (1.0"}, "zoom"),
+        ({"angle": "0: (t + nope)"}, "angle"),
+        ({"use_depth_warping": "maybe"}, "use_depth_warping"),
+        ({"strength": 2}, "strength"),
+        ({"fps": 0}, "fps"),
+        ({"use_init": True}, "init_image"),
+        ({"animation_mode": "Video Input"}, "video_init_path"),
+        ({"prompts": {"x": "a"}}, "prompts"),
+        ({"prompts": {"0": 5}}, "prompts"),
+        ({"steps_schedule": "0: (0)"}, "steps_schedule"),
+    ],
+)
+def test_every_bad_value_is_one_error_naming_its_key(bad: dict, key: str) -> None:
+    with pytest.raises(SdplayError) as info:
+        AnimationSettings.from_dict(bad)
+    message = str(info.value)
+    assert message.startswith(key) and "\n" not in message
