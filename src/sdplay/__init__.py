@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["generate", "load_model", "__version__"]
+__all__ = ["dream", "generate", "load_model", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> Any:
         from .api import generate
 
         return generate
+    if name == "dream":
+        from .dream import dream
+
+        return dream
     if name == "load_model":
         from .models import load_model
 

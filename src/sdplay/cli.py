@@ -246,5 +246,78 @@ def info(
     guarded(debug, show)
 
 
+DREAM_PROMPTS = inspect.Parameter(
+    "prompts",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[
+        list[str] | None, typer.Argument(help="Key point prompts: one for all, or one per key point.")
+    ],
+)
+# (parameter, DreamSettings field); the image modes' --seed and --num make no sense for a walk
+DREAM_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
+    (_opt(str | None, None, "--seeds", help="Seeds of the key points, e.g. 1,2,3 (random when absent)."), "seeds"),
+    (
+        _opt(list[Path] | None, None, "--image", help="Key point image (repeatable, in order with the prompts)."),
+        "images",
+    ),
+    (_opt(float | None, None, "--strength", help="With --image: how far each image is noised, 0..1."), "strength"),
+    (_opt(int | None, None, "--frames", help="Frames per key point (default 24)."), "frames"),
+    (_opt(int | None, None, "--total-frames", help="Frames of the whole walk, instead of --frames."), "total_frames"),
+    (_opt(bool | None, None, "--loop", help="Walk back to the first key point at the end."), "loop"),
+    (_opt(float | None, None, "--fps", help="Frames per second of the video (default 24)."), "fps"),
+    (_opt(str | None, None, "--format", help="mp4 (default), gif, frames, or a comma list."), "formats"),
+    (_opt(Path | None, None, "--audio", help="wav/mp3/ogg: sets the length, moves on loud beats, muxed in."), "audio"),
+    (_opt(str | None, None, "--prompt-interp", help="Text embeddings: lerp (default) or slerp."), "prompt_interp"),
+    (_opt(Path | None, None, "--resume", help="Continue an interrupted dream run folder."), None),
+]
+
+
+def dream_settings_from(values: dict[str, Any], config: Path | None) -> Any:
+    """Config file values first, then every flag given on the command line."""
+    from .dream import DreamSettings
+    from .settings import read_config
+
+    data: dict[str, Any] = dict(read_config(config)) if config else {}
+    for param, field_name in DREAM_OPTIONS + [(p, f) for p, f in COMMON if f not in ("seed", "num")]:
+        value = values.get(param.name)
+        if field_name and value is not None and value != []:
+            data[field_name] = [str(v) for v in value] if isinstance(value, list) else value
+    if values.get("prompts"):
+        data["prompts"] = values["prompts"]
+    return DreamSettings.from_dict(data)
+
+
+def run_dream_command(values: dict[str, Any]) -> None:
+    from .progress import StepProgress
+
+    resume = values.get("resume")
+    settings = None if resume else dream_settings_from(values, values.get("config"))
+    if resume and values.get("prompts"):
+        raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
+    from .dream import run_dream
+
+    with StepProgress(err, enabled=not values["quiet"] and sys.stderr.isatty()) as progress:
+        run = run_dream(
+            settings, values.get("outdir"), resume, values.get("token"), values["local_only"], progress.update
+        )
+    for path in run.videos or [run.run_dir]:
+        print(path)
+    if not values["quiet"]:
+        log.info("%d frames in %s; seeds %s", len(run.frame_paths), run.run_dir, ",".join(map(str, run.settings.seeds)))
+
+
+def dream(**values: Any) -> None:
+    setup_logging(values["quiet"], values["debug"])
+    guarded(values["debug"], lambda: run_dream_command(values))
+
+
+dream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [DREAM_PROMPTS] + [p for p, _ in DREAM_OPTIONS] + [p for p, f in COMMON if f not in ("seed", "num")]
+)
+dream.__doc__ = "A video walking the latent space between key points (prompt, seed[, image])."
+app.command("dream")(dream)
+
+
 def main() -> None:
     app()
