@@ -321,3 +321,32 @@ app.command("dream")(dream)
 
 def main() -> None:
     app()
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model spec, or random:sd15 (random weights).")] = "mini",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = "auto",
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed calls per figure (median).")] = 3,
+    steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps (default: the model's).")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Image size (default: the model's native size).")] = None,
+    naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Also time the fresh-pipeline baselines.")] = True,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile UNet and VAE decoder first.")] = False,
+    tiny_vae: Annotated[str | None, typer.Option("--tiny-vae", help="Decode with a tiny VAE.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Measure every mode beside its naive baseline (same run) and print a table."""
+    setup_logging(True, debug)
+
+    def measure() -> None:
+        from .bench.run import print_table, run_bench, write_json
+
+        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae)
+        print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
+        if json_out is not None:
+            write_json(report, json_out)
+            print(json_out)
+
+    guarded(debug, measure)

@@ -235,6 +235,11 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     return _LOADED[key]
 
 
+def unload_all() -> None:
+    """Forget the loaded weights (benchmarks use it to time a cold load)."""
+    _LOADED.clear()
+
+
 def _load_pipeline(source: ModelSource, dtype: torch.dtype, options: LoadOptions) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not options.safety_checker:

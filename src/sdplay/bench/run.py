@@ -1,0 +1,98 @@
+"""Run the benchmark sections and report them as a rich table and as JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from ..settings import ImageSettings
+from .images import bench_images
+from .random_models import ARCHITECTURES, save_random_pipeline
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run_bench(
+    model: str = "mini",
+    device: str = "auto",
+    dtype: str = "auto",
+    repeats: int = 3,
+    steps: int | None = None,
+    size: int | None = None,
+    naive: bool = True,
+    compile: bool = False,
+    tiny_vae: str | None = None,
+) -> dict[str, Any]:
+    """Measure every section on one model; `model` may be `random:sd15` for a random SD 1.5."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if model.startswith("random:"):
+            arch = model.split(":", 1)[1]
+            if arch not in ARCHITECTURES:
+                from ..errors import SdplayError
+
+                raise SdplayError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+            spec = str(save_random_pipeline(arch, Path(scratch)))
+        else:
+            spec = model
+        base = ImageSettings(
+            prompt="a red circle on a blue background",
+            model=spec,
+            device=device,
+            dtype=dtype,
+            steps=steps,
+            width=size,
+            height=size,
+            seed=0,
+            safety_checker=False,
+            compile=compile,
+            tiny_vae=tiny_vae,
+        )
+        started = time.perf_counter()
+        rows = bench_images(base, repeats, naive)
+    return {
+        "machine": machine(),
+        "model": model,
+        "device": device,
+        "dtype": dtype,
+        "repeats": repeats,
+        "seconds": round(time.perf_counter() - started, 1),
+        "figures": rows,
+    }
+
+
+def print_table(report: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"sdplay bench: {report['model']} on {report['machine'].get('gpu', 'CPU')}")
+    for column in ("figure", "ours", "baseline", "ratio", "baseline is"):
+        table.add_column(column, justify="left" if column in ("figure", "baseline is") else "right")
+    for row in report["figures"]:
+        unit = row["unit"]
+        table.add_row(
+            row["figure"],
+            f"{row['ours']:.4g} {unit}",
+            f"{row['baseline']:.4g} {unit}" if "baseline" in row else "",
+            f"{row['ratio']:.2f}x" if "ratio" in row else "",
+            row.get("baseline_is", ""),
+        )
+    console.print(table)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,34 @@
+"""`sdplay bench` on the tiny pipeline: the report's shape, not its speed."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sdplay.cli import app
+
+
+def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--model", str(tiny_model), "--device", "cpu", "--repeats", "1", "--steps", "2", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert {"machine", "model", "figures", "seconds"} <= set(report)
+    names = {row["figure"] for row in report["figures"]}
+    for mode in ("txt2img", "img2img", "inpaint"):
+        assert {f"{mode} s/image", f"{mode} s/image (fresh pipeline)", f"{mode} peak memory"} <= names
+    assert {"model load", "switch txt2img -> img2img -> inpaint", "UNet steps/s (batch 2, CFG)"} <= names
+    for row in report["figures"]:
+        assert row["ours"] > 0
+        if "baseline" in row:
+            assert row["ratio"] > 0 and row["baseline_is"]
+    assert "txt2img s/image" in result.stdout
+
+
+def test_bench_rejects_an_unknown_architecture() -> None:
+    result = CliRunner().invoke(app, ["bench", "--model", "random:sd99", "--device", "cpu"])
+    assert result.exit_code == 2 and "unknown architecture" in result.stderr
