@@ -241,6 +241,8 @@ def unload_all() -> None:
 
 
 def _load_pipeline(source: ModelSource, dtype: torch.dtype, options: LoadOptions) -> Any:
+    import diffusers.pipelines.auto_pipeline  # noqa: F401  imported with the weights: mode switches then cost no import
+
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not options.safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
