@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .devices import dtype_name, resolve_device, resolve_dtype
+from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
 from .runtime import adapt_pipeline
 
@@ -228,6 +228,8 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     key = (source, str(device), dtype, replace(options, token=None, local_only=False, device="", dtype=""))
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
+        if device.type == "cpu":
+            use_all_cores()
         base = _load_pipeline(source, dtype, options)
         adapt_pipeline(base, device, dtype, options)
         _LOADED[key] = Model(source, base, device, dtype)

@@ -69,13 +69,39 @@ def bench_images(base: ImageSettings, repeats: int, naive: bool = True) -> list[
         figure("model load", "s", load_time),
         figure("switch txt2img -> img2img -> inpaint", "s", switch, 2 * load_time, "reload per mode"),
     ]
-    settings = run_images(base, None).settings  # warm-up, and the resolved size/steps/seed
+    first_call = timed(lambda: run_images(base, None), device)  # warm-up (compiles when --compile)
+    settings = run_images(base, None).settings  # the resolved size/steps/seed
+    rows.append(figure("first txt2img call (warm-up, compile)", "s", first_call))
     init = run_images(settings, None).pil_images[0]
     mask = Image.new("L", init.size, 0)
     mask.paste(255, (init.size[0] // 2, 0, init.size[0], init.size[1]))
     for mode in ("txt2img", "img2img", "inpaint"):
         rows.extend(bench_mode(model, settings, mode, init, mask, repeats, naive))
     rows.extend(bench_parts(model, settings, repeats))
+    if device.type == "cuda":
+        rows.extend(bench_memory_savers(base, repeats))
+    return rows
+
+
+MEMORY_SAVERS = ("attention_slicing", "vae_tiling", "cpu_offload", "sequential_offload")
+
+
+def bench_memory_savers(base: ImageSettings, repeats: int) -> list[dict]:
+    """Peak GPU memory and speed of txt2img with each memory saver, beside the plain setup."""
+    from dataclasses import replace
+
+    rows = []
+    for saver in (None, *MEMORY_SAVERS):
+        settings = replace(base, **({saver: True} if saver else {}))
+        unload_all()
+        torch.cuda.empty_cache()
+        run_images(settings, None)
+        reset_peak_memory(torch.device("cuda"))
+        seconds = timed(lambda s=settings: run_images(s, None), torch.device("cuda"), repeats)
+        label = saver or "no memory saver"
+        rows.append(figure(f"txt2img s/image, {label}", "s", seconds))
+        rows.append(figure(f"txt2img peak memory, {label}", "MiB", peak_memory_mb(torch.device("cuda"))))
+    unload_all()
     return rows
 
 
