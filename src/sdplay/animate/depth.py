@@ -1,0 +1,105 @@
+"""Per-pixel depth for the 3D warp, from transformers' depth-estimation pipeline.
+
+The model is loaded on first use only (a 2D run never loads it), on the frames' device, with a
+CPU fallback when it does not fit. Frames go in as device tensors: the pipeline's own image
+processor settings (size, multiple, mean, std) are applied with torch, so no PIL round trip.
+The prediction (larger = nearer) is normalised to [0, 1] and histogram-equalised to n; the
+depth handed to the warp is 2 - n: near = 1, far = 2. The spec `none` means flat depth (all 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SdplayError, is_out_of_memory
+
+log = logging.getLogger("sdplay")
+
+
+class DepthEstimator:
+    """Depth maps for (1, 3, H, W) frames in [0, 1]; `spec` is a hub id, a local folder or `none`."""
+
+    def __init__(self, spec: str, device: torch.device, local_only: bool = False) -> None:
+        self.spec, self.device, self.local_only = spec, device, local_only
+        self._pipe: Any = None
+
+    @property
+    def flat(self) -> bool:
+        return self.spec.strip().lower() == "none"
+
+    def _load(self) -> Any:
+        if self._pipe is None:
+            from transformers import pipeline
+
+            try:
+                pipe = pipeline("depth-estimation", model=self.spec, device="cpu", model_kwargs=self._kwargs())
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                reason = " ".join(str(exc).split()).split(". ")[0]
+                raise SdplayError(
+                    f"could not load depth model {self.spec!r} (no network or a wrong id?): {reason}. "
+                    "Use --depth-model PATH (a local folder), --depth-model none (flat depth) "
+                    "or --set use_depth_warping=false"
+                ) from exc
+            pipe.model.eval()
+            try:
+                pipe.model.to(self.device)
+            except RuntimeError as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                log.warning("the depth model does not fit on %s; it runs on the CPU instead", self.device)
+                pipe.model.to("cpu")
+            self._pipe = pipe
+        return self._pipe
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"local_files_only": True} if self.local_only else {}
+
+    def normalised(self, image: torch.Tensor) -> torch.Tensor:
+        """n in [0, 1] (1 = nearest), histogram-equalised, as (1, 1, H, W) on the frame's device."""
+        height, width = image.shape[-2:]
+        if self.flat:
+            return torch.ones(1, 1, height, width, device=image.device)  # all at depth 1
+        pipe = self._load()
+        model_device = next(pipe.model.parameters()).device
+        pixels = _prepare(image.to(model_device, torch.float32), pipe.image_processor)
+        with torch.inference_mode():
+            predicted = pipe.model(pixel_values=pixels.to(pipe.model.dtype)).predicted_depth
+        predicted = F.interpolate(predicted.float()[:, None], (height, width), mode="bilinear", align_corners=False)
+        return equalise(predicted.to(image.device))
+
+    def depth(self, image: torch.Tensor) -> torch.Tensor:
+        """Depth for the 3D warp: 2 - n (near = 1, far = 2)."""
+        return 2.0 - self.normalised(image)
+
+
+def _prepare(image: torch.Tensor, processor: Any) -> torch.Tensor:
+    """The processor's resize and normalisation, done on the tensor (DPT's keep-aspect rule)."""
+    height, width = image.shape[-2:]
+    size = processor.size
+    scale_h, scale_w = size["height"] / height, size["width"] / width
+    if getattr(processor, "keep_aspect_ratio", False):
+        scale_h = scale_w = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
+    multiple = getattr(processor, "ensure_multiple_of", 1) or 1
+    new_h = max(multiple, int(round(height * scale_h / multiple)) * multiple)
+    new_w = max(multiple, int(round(width * scale_w / multiple)) * multiple)
+    resized = F.interpolate(image, (new_h, new_w), mode="bicubic", align_corners=False).clamp(0, 1)
+    mean = torch.tensor(processor.image_mean, device=image.device).view(1, -1, 1, 1)
+    std = torch.tensor(processor.image_std, device=image.device).view(1, -1, 1, 1)
+    return (resized - mean) / std
+
+
+def equalise(prediction: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise, then equalise the histogram (by rank; equal values share the lowest rank,
+    rescaled so the nearest pixels get exactly 1) so depth steps spread evenly over [0, 1]."""
+    low, high = prediction.min(), prediction.max()
+    if not math.isfinite(float(high - low)) or float(high - low) <= 1e-8:
+        return torch.zeros_like(prediction)
+    flat = ((prediction - low) / (high - low)).flatten()
+    ordered = flat.sort().values
+    rank = torch.searchsorted(ordered, flat, side="left").float()
+    return (rank / rank.max()).reshape(prediction.shape)

@@ -1,0 +1,121 @@
+"""Warps on synthetic pictures, no diffusion: each motion moves content the way Deforum's does."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from animate_helpers import centroid, save_tiny_depth_model, shift_of, square, texture
+
+from sdplay.animate.depth import DepthEstimator, equalise
+from sdplay.animate.warp import Motion2D, Motion3D, warp_2d, warp_3d
+from sdplay.errors import SdplayError
+
+FLAT = torch.ones(1, 1, 96, 96)
+
+
+def area(image: torch.Tensor) -> float:
+    return float((image[0, 0] > 0.5).sum())
+
+
+def test_2d_translation_x_moves_content_right_by_that_many_pixels() -> None:
+    image = texture()
+    moved = warp_2d(image, Motion2D(translation_x=10), border="wrap")
+    assert shift_of(image, moved) == pytest.approx([0, 10], abs=0.2)
+    down = warp_2d(image, Motion2D(translation_y=-6), border="wrap")
+    assert shift_of(image, down) == pytest.approx([-6, 0], abs=0.2)
+
+
+def test_2d_zoom_enlarges_and_angle_rotates_counter_clockwise() -> None:
+    zoomed = warp_2d(square(), Motion2D(zoom=1.1))
+    assert math.sqrt(area(zoomed) / area(square())) == pytest.approx(1.1, abs=0.03)
+    marker = torch.zeros(1, 3, 96, 96)
+    marker[..., 44:52, 70:80] = 1.0  # right of the centre
+    y, x = centroid(warp_2d(marker, Motion2D(angle=90)))
+    assert y == pytest.approx(48 - (75 - 48), abs=1.0) and x == pytest.approx(48, abs=1.0)  # now above it
+
+
+def test_2d_borders_replicate_or_wrap() -> None:
+    image = texture()
+    wrapped = warp_2d(image, Motion2D(translation_x=10), border="wrap")
+    assert torch.allclose(wrapped[..., 20:30], image[..., 10:20], atol=1e-4)
+    assert torch.allclose(wrapped[..., :10], image[..., -10:], atol=1e-4)
+    replicated = warp_2d(image, Motion2D(translation_x=10), border="replicate")
+    assert torch.allclose(replicated[..., :10], image[..., :1].expand_as(replicated[..., :10]), atol=1e-4)
+
+
+def test_identity_motions_and_inverse_motions() -> None:
+    image = texture()
+    assert torch.allclose(warp_2d(image, Motion2D()), image, atol=1e-5)
+    assert torch.allclose(warp_2d(image, Motion2D(flip=(0, 0, 0, 53))), image, atol=1e-4)
+    same, depth = warp_3d(image, FLAT, Motion3D(), sampling_mode="bilinear")
+    assert torch.allclose(same, image, atol=1e-5) and torch.equal(depth, FLAT)
+    inner = (..., slice(16, -16), slice(16, -16))
+    motion = Motion2D(angle=5, zoom=1.05, translation_x=3)
+    there = warp_2d(image, motion)
+    back = warp_2d(there, motion, inverse=True)
+    assert (back - image)[inner].abs().max() < 0.03 < (there - image)[inner].abs().max()
+    motion3 = Motion3D(translation_x=4, translation_z=6, rotation_y=2, rotation_z=3)
+    there, moved_depth = warp_3d(image, FLAT, motion3)
+    back, _ = warp_3d(there, moved_depth, motion3, inverse=True)
+    assert (back - image)[inner].abs().mean() < 0.2 * (there - image)[inner].abs().mean()
+
+
+def test_perspective_flip_tilts_the_picture() -> None:
+    tilted = warp_2d(square(), Motion2D(flip=(30, 0, 0, 53)))
+    rows = (tilted[0, 0] > 0.5).sum(dim=0)
+    columns = rows.nonzero()
+    left, right = int(rows[columns[0]]), int(rows[columns[-1]])
+    assert left != right  # one edge of the square comes nearer than the other
+
+
+def test_3d_translation_z_with_flat_depth_magnifies() -> None:
+    moved, _ = warp_3d(square(), FLAT, Motion3D(translation_z=20), sampling_mode="bilinear")
+    # Deforum's projection: the offset (1/(1 - tz/200) - 1) is scaled by 1/tan(fov/2) in grid units
+    expected = 1 / (1 - (1 / (1 - 20 / 200) - 1) / math.tan(math.radians(35)))
+    assert math.sqrt(area(moved) / area(square())) == pytest.approx(expected, abs=0.03)
+    back, _ = warp_3d(square(), FLAT, Motion3D(translation_z=-20), sampling_mode="bilinear")
+    assert area(back) < area(square())
+
+
+def test_3d_translation_x_moves_content_left_and_rotation_y_pans() -> None:
+    image = texture()
+    moved, _ = warp_3d(image, FLAT, Motion3D(translation_x=10))
+    dy, dx = shift_of(image, moved)
+    expected = 10 / 200 / math.tan(math.radians(35)) * 48  # grid units -> pixels
+    assert dx == pytest.approx(-expected, abs=0.4) and abs(dy) < 0.3
+    panned, _ = warp_3d(image, FLAT, Motion3D(rotation_y=3))
+    dy, dx = shift_of(image, panned)
+    assert abs(dx) > 2 and abs(dy) < 0.3
+
+
+def test_3d_near_pixels_move_more_than_far_ones() -> None:
+    image = texture()
+    depth = torch.full((1, 1, 96, 96), 2.0)
+    depth[..., :, :48] = 1.0  # left half near
+    moved, _ = warp_3d(image, depth, Motion3D(translation_x=10), sampling_mode="bilinear")
+    pixels = 10 / 200 / math.tan(math.radians(35)) * 48  # the shift at depth 1, in pixels
+    near, far = (..., slice(8, 88), slice(8, 40)), (..., slice(8, 88), slice(56, 88))
+    for region, depth_value in ((near, 1.0), (far, 2.0)):
+        right = warp_2d(image, Motion2D(translation_x=-pixels / depth_value))
+        wrong = warp_2d(image, Motion2D(translation_x=-pixels / (3 - depth_value)))
+        assert (moved - right)[region].abs().mean() < 0.3 * (moved - wrong)[region].abs().mean()
+
+
+def test_depth_estimator_loads_lazily_and_maps_near_to_one(tmp_path) -> None:
+    tiny_depth_model = save_tiny_depth_model(tmp_path)
+    estimator = DepthEstimator(str(tiny_depth_model), torch.device("cpu"))
+    assert estimator._pipe is None
+    depth = estimator.depth(texture(64, 96))
+    assert depth.shape == (1, 1, 64, 96) and float(depth.min()) == pytest.approx(1.0) and float(depth.max()) == 2.0
+    flat = DepthEstimator("none", torch.device("cpu")).depth(texture(64, 64))
+    assert torch.equal(flat, torch.ones(1, 1, 64, 64))
+    with pytest.raises(SdplayError, match="could not load depth model .*--depth-model none"):
+        DepthEstimator(str(tiny_depth_model / "missing"), torch.device("cpu"), local_only=True).depth(texture())
+
+
+def test_equalised_depth_spreads_evenly() -> None:
+    skewed = torch.linspace(0, 1, 10_000).pow(6).reshape(1, 1, 100, 100)
+    flat_histogram = torch.histc(equalise(skewed), bins=4, min=0, max=1)
+    assert flat_histogram.min() > 0.2 * skewed.numel()
