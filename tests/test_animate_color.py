@@ -1,0 +1,62 @@
+"""Colour coherence, contrast, unsharp mask and noise on synthetic frames."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from animate_helpers import texture
+
+from sdplay.animate.color import adjust_contrast, match_colors, unsharp_mask
+from sdplay.animate.noise import add_noise
+
+
+@pytest.mark.parametrize("mode", ["RGB", "HSV", "LAB"])
+def test_colour_coherence_pulls_a_frame_to_the_reference_histogram(mode: str) -> None:
+    reference = texture(64, 64, seed=1)
+    drifted = texture(64, 64, seed=2) * torch.tensor([0.5, 0.6, 0.4]).view(1, 3, 1, 1) + 0.3
+    matched = match_colors(drifted, reference, mode)
+    levels = torch.linspace(0.1, 0.9, 9)
+
+    def quantiles(image: torch.Tensor) -> torch.Tensor:
+        return torch.quantile(image[0].flatten(1), levels, dim=1)
+
+    distance = lambda image: (quantiles(image) - quantiles(reference)).abs().mean()  # noqa: E731
+    assert distance(matched) < (0.1 if mode == "RGB" else 0.5) * distance(drifted)  # RGB matches exactly
+    assert matched.shape == drifted.shape and float(matched.min()) >= 0 and float(matched.max()) <= 1
+
+
+def test_contrast_scales_values() -> None:
+    image = texture(32, 32)
+    assert torch.allclose(adjust_contrast(image, 0.5), image * 0.5)
+    assert adjust_contrast(image, 1.0) is image
+
+
+def test_unsharp_mask_adds_edge_contrast_and_respects_threshold() -> None:
+    image = torch.zeros(1, 3, 32, 32)
+    image[..., 16:] = 0.5
+    sharp = unsharp_mask(image, 5, 1.0, 1.0, 0)
+    assert float(sharp[0, 0, 0, 16]) > 0.5 and float(sharp[0, 0, 0, 15]) == 0.0  # overshoot on the bright side
+    assert torch.equal(unsharp_mask(image, 5, 1.0, 0.0, 0), image)
+    assert torch.equal(unsharp_mask(image, 5, 1.0, 1.0, 255), image)  # every difference is under the threshold
+
+
+@pytest.mark.parametrize("kind", ["normal", "perlin"])
+def test_noise_has_the_scheduled_strength_and_repeats_per_seed(kind: str) -> None:
+    grey = torch.full((1, 3, 64, 64), 0.5)
+    noisy = add_noise(grey, 0.1, seed=3, kind=kind)
+    spread = float((noisy - grey).std())
+    assert 0.01 < spread < 0.1
+    assert torch.equal(noisy, add_noise(grey, 0.1, seed=3, kind=kind))
+    assert not torch.equal(noisy, add_noise(grey, 0.1, seed=4, kind=kind))
+    assert add_noise(grey, 0.0, seed=3, kind=kind) is grey
+
+
+def test_perlin_noise_is_smooth_and_normal_noise_is_not() -> None:
+    grey = torch.full((1, 1, 64, 64), 0.5)
+
+    def neighbour_correlation(image: torch.Tensor) -> float:
+        a, b = image[..., :, :-1].flatten() - 0.5, image[..., :, 1:].flatten() - 0.5
+        return float((a * b).mean() / (a.std() * b.std()))
+
+    assert neighbour_correlation(add_noise(grey, 0.2, 0, "perlin")) > 0.8
+    assert abs(neighbour_correlation(add_noise(grey, 0.2, 0, "normal"))) < 0.1
