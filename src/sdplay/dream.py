@@ -117,6 +117,15 @@ class DreamSettings:
     device: str = "auto"
     dtype: str = "auto"
     limit: bool = False
+    # how the weights run (see runtime.py); the same fields as ImageSettings, so model_for reads both
+    cpu_offload: bool = False
+    sequential_offload: bool = False
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    compile: bool = False
+    tiny_vae: str | None = None
+    lora: str | None = None
+    lora_scale: float = 1.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalise lists/strings from JSON, YAML or the CLI to tuples
@@ -152,6 +161,8 @@ class DreamSettings:
             raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
         if self.strength is not None and (not _is_number(self.strength) or not 0.0 < self.strength <= 1.0):
             raise SdplayError(f"--strength must be above 0 and at most 1, got {self.strength!r}")
+        if not _is_number(self.lora_scale):
+            raise SdplayError(f"--lora-scale must be a number, got {self.lora_scale!r}")
         if self.prompt_interp not in PROMPT_INTERPOLATIONS:
             raise SdplayError(f"--prompt-interp must be lerp or slerp, got {self.prompt_interp!r}")
         if self.scheduler is not None:
@@ -473,6 +484,8 @@ def noised_image_latents(
     settings: DreamSettings, model: Model, images: list[Image.Image], noise: list[torch.Tensor]
 ) -> list[torch.Tensor]:
     """Each key point's image through the VAE, noised to --strength with its seed's noise."""
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
     vae = model.base.vae
     processor = model.base.image_processor
     scheduler = fresh_scheduler(model, settings.scheduler)
@@ -484,7 +497,7 @@ def noised_image_latents(
         for image in images:
             pixels = processor.preprocess(image, height=settings.height, width=settings.width)
             pixels = pixels.to(model.device, vae.dtype)
-            latent = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+            latent = retrieve_latents(vae.encode(pixels), sample_mode="argmax") * vae.config.scaling_factor
             encoded.append(latent.float().cpu())
         return [scheduler.add_noise(_pick(encoded, k), noise[k], torch.tensor([timestep])) for k in range(len(noise))]
 

@@ -131,6 +131,39 @@ def run_images_interactively(args: argparse.Namespace, asker: Asker) -> None:
             print("no display to show the image on; run with --save to write it to images/image_N.png")
 
 
+def run_dream_interactively(args: argparse.Namespace, asker: Asker) -> None:
+    """Dream the classic way: prompts and size asked, frames and video under images/dream/."""
+    from .dream import DreamSettings, run_dream
+
+    token = None
+    if not args.local:
+        token = asker.ask("Hugging Face access token (blank = HF_TOKEN or the cached login): ", str) or None
+    prompts = asker.ask("Prompts, separated by | (one prompt = a walk between two random seeds): ", parse_prompts)
+    height, width = asker.ask("Height and width (e.g. 512 512; blank = the model's size): ", parse_size)
+    settings = DreamSettings(
+        prompts=prompts,
+        width=width,
+        height=height,
+        total_frames=args.num if args.num >= 2 else None,
+        model=args.model,
+        device="cuda" if args.device == "gpu" else "cpu",
+        limit=args.limit,
+    )
+    if not args.save:
+        print("dream always writes its frames and video (a video cannot be shown without a file)")
+    run = run_dream(settings, outdir="images", token=token, local_only=args.local)
+    for path in run.videos:
+        print(f"saved {path}")
+    print(f"frames in {run.run_dir}")
+
+
+def parse_prompts(answer: str) -> list[str]:
+    prompts = [p.strip() for p in answer.split("|")]
+    if not all(prompts):
+        raise ValueError("give a prompt, or several separated by |, none of them empty")
+    return prompts
+
+
 def _fail(message: str) -> str:
     raise ValueError(message)
 
@@ -143,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.num < 1:
             raise SdplayError("--num must be at least 1")
-        if args.mode in ("dream", "animate"):
+        if args.mode == "animate":
             raise SdplayError(f"--mode {args.mode} is not available yet in this version of sdplay")
-        run_images_interactively(args, Asker())
+        if args.mode == "dream":
+            run_dream_interactively(args, Asker())
+        else:
+            run_images_interactively(args, Asker())
     except SdplayError as exc:
         if args.debug:
             raise
