@@ -285,6 +285,9 @@ def dream_settings_from(values: dict[str, Any], config: Path | None) -> Any:
             data[field_name] = [str(v) for v in value] if isinstance(value, list) else value
     if values.get("prompts"):
         data["prompts"] = values["prompts"]
+    for flag, other in (("frames", "total_frames"), ("total_frames", "frames")):
+        if values.get(flag) is not None:  # a flag overrides the config's way of counting frames
+            data.pop(other, None)
     return DreamSettings.from_dict(data)
 
 
@@ -297,10 +300,27 @@ def run_dream_command(values: dict[str, Any]) -> None:
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
     from .dream import run_dream
 
+    run_dirs: list[Path] = []
+
+    def note_run_dir(frame: Any, path: Path | None) -> None:
+        if path is not None and not run_dirs:
+            run_dirs.append(path.parent)
+
     with StepProgress(err, enabled=not values["quiet"] and sys.stderr.isatty()) as progress:
-        run = run_dream(
-            settings, values.get("outdir"), resume, values.get("token"), values["local_only"], progress.update
-        )
+        try:
+            run = run_dream(
+                settings,
+                values.get("outdir"),
+                resume,
+                values.get("token"),
+                values["local_only"],
+                progress.update,
+                note_run_dir,
+            )
+        except KeyboardInterrupt:
+            if run_dirs:
+                print(f"continue with: sdplay dream --resume {run_dirs[0]}", file=sys.stderr)
+            raise
     for path in run.videos or [run.run_dir]:
         print(path)
     if not values["quiet"]:

@@ -212,7 +212,7 @@ class DreamSettings:
             strength=(self.strength or DEFAULT_IMAGE_STRENGTH) if self.images else None,
             frames=None,
             total_frames=frames,
-            batch_size=self.batch_size or default_batch_size(model.device, self.limit),
+            batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
         )
 
@@ -233,14 +233,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def default_batch_size(device: torch.device, limit: bool = False) -> int:
-    """Frames per UNet call: a GPU gains most from large batches; the CPU a little from two."""
+def default_batch_size(device: torch.device, pixels: int, limit: bool = False) -> int:
+    """Frames per UNet call: a GPU gains most from large batches, the CPU a little from two
+    (beyond 512x512 the CPU's memory matters more than the gain)."""
     if limit:
         return 1
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         return 8 if total >= 12 * 2**30 else 4
-    return 2
+    return 2 if pixels <= 512 * 512 else 1
 
 
 # ----------------------------------------------------------------------------------- interpolation
