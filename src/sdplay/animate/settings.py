@@ -137,6 +137,8 @@ class AnimationSettings:
     device: str = "auto"
     dtype: str = "auto"
     safety_checker: bool = True
+    limit: bool = False
+    model_config: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -225,12 +227,16 @@ class AnimationSettings:
         texts = string_keyframes(self.prompts, self.max_frames, "prompts")
         return [_split_prompt(text, self.positive_prompts, self.negative_prompts) for text in texts]
 
+    def keyed_prompts(self) -> dict[int, str]:
+        """The prompts as written, by frame number (keys like `max_f/2` evaluated), in frame order."""
+        keyed = {frame_key(key, self.max_frames, "prompts"): text for key, text in self.prompts.items()}
+        return dict(sorted(keyed.items()))
+
     def key_prompts(self) -> list[tuple[int, str, str]]:
         """The keyed prompts in frame order, for Interpolation mode: (frame, prompt, negative)."""
-        keyed = {frame_key(key, self.max_frames, "prompts"): text for key, text in self.prompts.items()}
         return [
-            (frame, *_split_prompt(keyed[frame], self.positive_prompts, self.negative_prompts))
-            for frame in sorted(keyed)
+            (frame, *_split_prompt(text, self.positive_prompts, self.negative_prompts))
+            for frame, text in self.keyed_prompts().items()
         ]
 
     def resolved(self, model: Model) -> AnimationSettings:
