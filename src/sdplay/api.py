@@ -5,15 +5,15 @@ The CLI, run.py and Python users all come through here, so they behave the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
 
 from .images import GeneratedImage, StepCallback, iter_images, prepare, read_inputs
-from .models import LoadOptions, Model, load_model
-from .settings import ImageSettings
+from .models import Model, load_model
+from .settings import ImageSettings, ModelSettings
 
 
 class Writer(Protocol):
@@ -37,31 +37,12 @@ class Generation:
         return [g.image for g in self.images]
 
 
-RUNTIME_FIELDS = (
-    "cpu_offload",
-    "sequential_offload",
-    "attention_slicing",
-    "vae_tiling",
-    "compile",
-    "tiny_vae",
-    "lora",
-    "lora_scale",
-)
-
-
 def model_for(settings: Any, token: str | None = None, local_only: bool = False) -> Model:
     """Load (or reuse) the model a mode's settings name, placed and accelerated as they ask."""
-    options = LoadOptions(
-        device=settings.device,
-        dtype=settings.dtype,
-        token=token,
-        local_only=local_only,
-        safety_checker=settings.safety_checker,
-        low_memory=settings.limit,
-        model_config=settings.model_config,
-        **{name: getattr(settings, name) for name in RUNTIME_FIELDS if hasattr(settings, name)},
-    )
-    return load_model(settings.model, options)
+    if not isinstance(settings, ModelSettings):  # a mode whose settings do not derive from ModelSettings yet
+        known = {f.name for f in fields(ModelSettings)}
+        settings = ModelSettings(**{k: v for k, v in vars(settings).items() if k in known})
+    return load_model(settings.model, settings.load_options(token, local_only))
 
 
 def run_images(

@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import SdplayError, out_of_memory_as_user_error
 from .output import SETTINGS_FILE, format_parameters, frame_path, new_run_dir, save_png, write_settings
 from .schedulers import canonical_sampler, make_scheduler, sampler_name_of
-from .settings import MIN_SIZE, _check_int, _round_size, read_config
+from .settings import MIN_SIZE, ModelSettings, _check_int, _round_size, read_config
 
 if TYPE_CHECKING:
     from .models import Model
@@ -89,7 +89,7 @@ def _parse_formats(value: Any) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class DreamSettings:
+class DreamSettings(ModelSettings):
     """Everything a walk needs; `resolved()` fills the open values, and settings.json records them."""
 
     mode: str = "dream"
@@ -111,21 +111,6 @@ class DreamSettings:
     guidance: float | None = None
     scheduler: str | None = None
     batch_size: int | None = None
-    model: str | None = None
-    model_config: str | None = None
-    safety_checker: bool = True
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: bool = False
-    # how the weights run (see runtime.py); the same fields as ImageSettings, so model_for reads both
-    cpu_offload: bool = False
-    sequential_offload: bool = False
-    attention_slicing: bool = False
-    vae_tiling: bool = False
-    compile: bool = False
-    tiny_vae: str | None = None
-    lora: str | None = None
-    lora_scale: float = 1.0
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # normalise lists/strings from JSON, YAML or the CLI to tuples
@@ -691,7 +676,7 @@ def run_dream(
     if settings is None:
         raise SdplayError("nothing to dream: give prompts (or --resume RUN_DIR)")
     inputs = read_dream_inputs(settings)
-    model = model_for(settings, token, local_only)  # type: ignore[arg-type]  # reads the same fields
+    model = model_for(settings, token, local_only)
     resolved = settings.resolved(model, inputs.image_size, inputs.audio_frames(settings.fps))
     if run_dir is not None and resolved != settings:
         raise SdplayError(f"{run_dir / SETTINGS_FILE} is not a finished plan (edited?); start a new run instead")

@@ -19,7 +19,7 @@ from .errors import SdplayError
 from .schedulers import canonical_sampler
 
 if TYPE_CHECKING:
-    from .models import Model
+    from .models import LoadOptions, Model
 
 log = logging.getLogger("sdplay")
 
@@ -29,21 +29,9 @@ SIZE_MULTIPLE = 8
 
 
 @dataclass(frozen=True)
-class ImageSettings:
-    mode: str = "txt2img"
-    prompt: str = ""
-    negative: str = ""
-    width: int | None = None
-    height: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    seed: int | None = None
-    num: int = 1
-    batch_size: int = 1
-    scheduler: str | None = None
-    strength: float | None = None
-    init: str | None = None
-    mask: str | None = None
+class ModelSettings:
+    """Which model a run uses and how it is loaded and run: shared by every mode's settings."""
+
     model: str | None = None
     model_config: str | None = None
     safety_checker: bool = True
@@ -58,6 +46,46 @@ class ImageSettings:
     tiny_vae: str | None = None
     lora: str | None = None
     lora_scale: float = 1.0
+
+    def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
+        """The model-loading part of these settings (plus the credentials, which are never recorded)."""
+        from .models import LoadOptions
+
+        return LoadOptions(
+            device=self.device,
+            dtype=self.dtype,
+            token=token,
+            local_only=local_only,
+            safety_checker=self.safety_checker,
+            low_memory=self.limit,
+            model_config=self.model_config,
+            cpu_offload=self.cpu_offload,
+            sequential_offload=self.sequential_offload,
+            attention_slicing=self.attention_slicing,
+            vae_tiling=self.vae_tiling,
+            compile=self.compile,
+            tiny_vae=self.tiny_vae,
+            lora=self.lora,
+            lora_scale=self.lora_scale,
+        )
+
+
+@dataclass(frozen=True)
+class ImageSettings(ModelSettings):
+    mode: str = "txt2img"
+    prompt: str = ""
+    negative: str = ""
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    num: int = 1
+    batch_size: int = 1
+    scheduler: str | None = None
+    strength: float | None = None
+    init: str | None = None
+    mask: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
