@@ -298,6 +298,11 @@ def run_dream_command(values: dict[str, Any]) -> None:
     settings = None if resume else dream_settings_from(values, values.get("config"))
     if resume and values.get("prompts"):
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
+    ignored = [
+        "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
+    ]
+    if resume and ignored:
+        log.warning("--resume uses the run's settings.json; ignored: %s", ", ".join(ignored))
     from .dream import run_dream
 
     run_dirs: list[Path] = []
@@ -337,6 +342,92 @@ dream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 )
 dream.__doc__ = "A video walking the latent space between key points (prompt, seed[, image])."
 app.command("dream")(dream)
+
+
+@app.command("animate")
+def animate(
+    files: Annotated[list[Path] | None, typer.Argument(help="More settings files (after --config).")] = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option("--config", "-c", help="Settings file(s): ours (YAML/JSON/TOML) or Deforum's (.txt/.json)."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value on top of each file, e.g. max_frames=24.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model spec (default sd15).")] = None,
+    depth_model: Annotated[str | None, typer.Option("--depth-model", help="Depth model; none = flat.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted animate run.")] = None,
+    video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Hugging Face token.")] = None,
+    local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """Deforum-style animation (2D, 3D, Video Input, Interpolation) from settings files."""
+    setup_logging(quiet, debug)
+    flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype}
+    options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
+
+    def run_all() -> None:
+        from .animate.settings import parse_overrides
+
+        paths = [*(config or []), *(files or [])]
+        extra = {**parse_overrides(overrides or []), **{k: v for k, v in flags.items() if v is not None}}
+        if resume is not None:
+            if paths or extra:
+                raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
+            run_animate_command(None, {}, resume, **options)
+            return
+        failed = []
+        for path in paths or [None]:
+            try:
+                run_animate_command(path, extra, None, **options)
+            except SdplayError as exc:
+                if len(paths) < 2 or debug:
+                    raise
+                print(f"error: {path}: {exc}", file=sys.stderr)
+                failed.append(str(path))
+        if failed:
+            raise SdplayError(f"{len(failed)} of {len(paths)} settings files failed: {', '.join(failed)}")
+
+    guarded(debug, run_all)
+
+
+def run_animate_command(
+    path: Path | None,
+    overrides: dict[str, Any],
+    resume: Path | None,
+    outdir: Path | None,
+    video_format: str,
+    token: str | None,
+    local_only: bool,
+    quiet: bool,
+) -> None:
+    from .animate.loop import run_animation
+    from .animate.settings import settings_from
+    from .progress import StepProgress
+
+    settings = None if resume else settings_from(path, overrides)
+    run_dirs: list[Path] = []
+
+    def note_run_dir(frame: Any, written: Path) -> None:
+        if not run_dirs:
+            run_dirs.append(written.parent)
+
+    with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
+        try:
+            run = run_animation(
+                settings, outdir, resume, token, local_only, video_format, progress.update, note_run_dir
+            )
+        except KeyboardInterrupt:
+            if run_dirs or resume:
+                print(f"continue with: sdplay animate --resume {resume or run_dirs[0]}", file=sys.stderr)
+            raise
+    print(run.video)
+    log.info("%d frames in %s; seed %d", len(run.frame_paths), run.run_dir, run.settings.seed)
 
 
 def main() -> None:
