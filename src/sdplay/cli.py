@@ -301,6 +301,10 @@ def run_dream_command(values: dict[str, Any]) -> None:
     ignored = [
         "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
     ]
+    if resume:
+        from .dream import read_run_settings
+
+        read_run_settings(resume)  # a wrong folder is the one thing to say
     if resume and ignored:
         log.warning("--resume uses the run's settings.json; ignored: %s", ", ".join(ignored))
     from .dream import run_dream
