@@ -28,6 +28,8 @@ def test_max_f_seed_and_expression_keys() -> None:
     values = schedule_values("0: (0), max_f/2: (max_f), max_f: (s)", 11, 42, "angle")
     assert values[5] == 10.0 and values[10] == 42.0
     assert values[2] == pytest.approx(4.0)
+    short = schedule_values('0: (s), "max_f-2": (-1), max_f: (3)', 2, 7, "seed_schedule")  # max_f-2 < 0: dropped
+    assert list(short) == [7.0, 3.0]
 
 
 def test_commas_and_nested_parentheses_inside_an_expression() -> None:

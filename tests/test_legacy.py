@@ -59,7 +59,6 @@ def test_without_save_and_without_a_display_it_says_so(tiny_model, tmp_path, mon
     "args, message",
     [
         (["--mode", "txt2img", "--device", "gpu"], "no CUDA GPU"),
-        (["--mode", "animate", "--device", "cpu"], "not available yet"),
         (["--mode", "txt2img", "--device", "cpu", "--num", "0"], "--num"),
     ],
 )

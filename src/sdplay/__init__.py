@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["dream", "generate", "load_model", "__version__"]
+__all__ = ["animate", "dream", "generate", "load_model", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from .dream import dream
 
         return dream
+    if name == "animate":
+        from .animate import animate
+
+        return animate
     if name == "load_model":
         from .models import load_model
 

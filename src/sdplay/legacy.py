@@ -164,6 +164,48 @@ def parse_prompts(answer: str) -> list[str]:
     return prompts
 
 
+DEFAULT_ANIMATION_FILE = "animation.yaml"
+
+
+def run_animate_interactively(args: argparse.Namespace, asker: Asker) -> None:
+    """Animate the classic way: a settings file asked for (a template is written when there is none)."""
+    from pathlib import Path
+
+    token = None
+    if not args.local:
+        token = asker.ask("Hugging Face access token (blank = HF_TOKEN or the cached login): ", str) or None
+    question = f"Animation settings file (YAML/JSON/TOML or a Deforum .txt; blank = {DEFAULT_ANIMATION_FILE}): "
+    path = Path(asker.ask(question, parse_settings_path))
+    if not path.exists():
+        from .animate.settings import TEMPLATE
+
+        path.write_text(TEMPLATE, encoding="utf-8")
+        print(f"wrote a commented template to {path}: edit it, then run this again")
+        return
+    from .animate.loop import run_animation
+    from .animate.settings import settings_from
+
+    overrides = {"device": "cuda" if args.device == "gpu" else "cpu", "limit": args.limit}
+    if args.model:
+        overrides["model"] = args.model
+    if not args.save:
+        print("animate always writes its frames and video (a video cannot be shown without a file)")
+    run = run_animation(settings_from(path, overrides), "images", token=token, local_only=args.local)
+    print(f"saved {run.video}")
+    print(f"frames in {run.run_dir}")
+
+
+def parse_settings_path(answer: str) -> str:
+    """Blank means animation.yaml here (made from a template if missing); another path must exist."""
+    from pathlib import Path
+
+    if not answer:
+        return DEFAULT_ANIMATION_FILE
+    if not Path(answer).is_file():
+        raise ValueError(f"no settings file at {answer} (leave blank for {DEFAULT_ANIMATION_FILE})")
+    return answer
+
+
 def _fail(message: str) -> str:
     raise ValueError(message)
 
@@ -177,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.num < 1:
             raise SdplayError("--num must be at least 1")
         if args.mode == "animate":
-            raise SdplayError(f"--mode {args.mode} is not available yet in this version of sdplay")
-        if args.mode == "dream":
+            run_animate_interactively(args, Asker())
+        elif args.mode == "dream":
             run_dream_interactively(args, Asker())
         else:
             run_images_interactively(args, Asker())

@@ -133,13 +133,29 @@ def split_keyframes(text: str, name: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def frame_key(key: str | int, max_frames: int, name: str) -> int:
-    """A keyframe index: a whole number or an expression of max_f (`max_f/2` -> its floor)."""
+def frame_key(key: str | int, max_frames: int, name: str) -> int | None:
+    """A keyframe index: a whole number or an expression of max_f (`max_f/2` -> its floor).
+
+    An expression that falls before frame 0 in a short animation (`max_f-2` of 2 frames) is
+    dropped (None); a negative number written as such is a mistake.
+    """
     text = str(key).strip().strip("'\"")
     value = evaluate(text, {"max_f": float(max_frames - 1)}, name)
-    if np.ndim(value) or not np.isfinite(value) or value < 0:
+    if np.ndim(value) or not np.isfinite(value) or (value < 0 and _as_number(text) is not None):
         raise SdplayError(f"{name}: keyframe {text!r} must be a frame number >= 0")
-    return int(math.floor(value + 1e-9))
+    return int(math.floor(value + 1e-9)) if value >= 0 else None
+
+
+def keyed_values(pairs: Any, max_frames: int, name: str) -> dict[int, Any]:
+    """{frame: value} of the keys that fall on frame 0 or later (later keys win on a tie)."""
+    keyed = {}
+    for key, value in pairs:
+        frame = frame_key(key, max_frames, name)
+        if frame is not None:
+            keyed[frame] = value
+    if not keyed:
+        raise SdplayError(f"{name}: no keyframe falls on frame 0 or later")
+    return keyed
 
 
 def _as_number(text: str) -> float | None:
@@ -155,9 +171,7 @@ def schedule_values(spec: str | float | int, max_frames: int, seed: int, name: s
         return np.full(max_frames, float(spec))
     if not isinstance(spec, str):
         raise SdplayError(f"{name} must be a schedule like '0: (1.0)' or a number, got {spec!r}")
-    keyed: dict[int, str] = {}
-    for key, value in split_keyframes(spec, name):
-        keyed[frame_key(key, max_frames, name)] = value
+    keyed = keyed_values(split_keyframes(spec, name), max_frames, name)
     keys = sorted(k for k in keyed if k < max_frames)
     if not keys:  # every key lies past the end: the first one's value holds throughout
         first = min(keyed)
@@ -183,13 +197,10 @@ def schedule_values(spec: str | float | int, max_frames: int, seed: int, name: s
 
 def string_keyframes(items: dict[Any, str], max_frames: int, name: str) -> list[str]:
     """Per-frame strings from `{frame: text}` (prompts): each holds until the next key."""
-    keyed: dict[int, str] = {}
     for key, text in items.items():
         if not isinstance(text, str):
             raise SdplayError(f"{name}: the entry for {key!r} must be text, got {text!r}")
-        keyed[frame_key(key, max_frames, name)] = text
-    if not keyed:
-        raise SdplayError(f"{name}: no entries; give at least one, e.g. {{0: 'a prompt'}}")
+    keyed = keyed_values(items.items(), max_frames, name)
     keys = sorted(keyed)
     out, current = [], keyed[keys[0]]
     for frame in range(max_frames):

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import SdplayError
 from ..schedulers import canonical_sampler
-from .schedule import frame_key, schedule_values, string_keyframes
+from .schedule import keyed_values, schedule_values, string_keyframes
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -229,8 +229,7 @@ class AnimationSettings:
 
     def keyed_prompts(self) -> dict[int, str]:
         """The prompts as written, by frame number (keys like `max_f/2` evaluated), in frame order."""
-        keyed = {frame_key(key, self.max_frames, "prompts"): text for key, text in self.prompts.items()}
-        return dict(sorted(keyed.items()))
+        return dict(sorted(keyed_values(self.prompts.items(), self.max_frames, "prompts").items()))
 
     def key_prompts(self) -> list[tuple[int, str, str]]:
         """The keyed prompts in frame order, for Interpolation mode: (frame, prompt, negative)."""
@@ -403,6 +402,40 @@ def load_settings_file(path: str | Path) -> dict[str, Any]:
             raise SdplayError(f"settings file {path} must hold a mapping of setting names to values")
         return data
     return read_config(path)
+
+
+def settings_from(path: str | Path | None, overrides: dict[str, Any]) -> AnimationSettings:
+    """One run's settings: the file's values (ours or Deforum's), then the overrides on top."""
+    data = load_settings_file(path) if path is not None else {}
+    return AnimationSettings.from_dict({**data, **overrides}, Path(path).name if path is not None else "--set")
+
+
+TEMPLATE = """\
+# sdplay animate settings (Deforum's key names; a Deforum settings .txt works too).
+# Edit, then run again: python run.py --mode animate ...  or  sdplay animate --config animation.yaml
+animation_mode: 2D          # None, 2D, 3D, Video Input, Interpolation
+max_frames: 48
+fps: 12
+W: 512                      # size in pixels (leave out for the model's own size)
+H: 512
+seed: -1                    # -1 = random (the seed used is recorded in settings.json)
+seed_behavior: iter         # iter, fixed, random, ladder, alternate, schedule
+sampler: euler_ancestral    # also web-UI spellings such as "Euler a", "DPM++ 2M Karras"
+steps: 25
+scale: 7
+diffusion_cadence: 2        # diffuse every Nth frame, warp and cross-fade the rest
+# Schedules: "frame: (value)", linear between keys; t = frame, max_f = last frame, s = seed.
+zoom: "0: (1.02)"
+angle: "0: (0)"
+translation_x: "0: (0), 24: (3)"
+strength_schedule: "0: (0.65)"     # the share of the previous frame that is KEPT
+noise_schedule: "0: (0.02)"
+color_coherence: LAB        # None, RGB, HSV, LAB
+prompts:
+  0: "a lighthouse on a cliff at dusk, oil painting --neg blurry"
+  max_f/2: "a lighthouse in a snow storm, oil painting"
+negative_prompts: "lowres, watermark"
+"""
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
