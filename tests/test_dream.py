@@ -142,6 +142,23 @@ def test_same_seeds_same_frames_and_a_smooth_walk(tiny_model) -> None:
     assert diff(pixels(other[0]), first[0]) > 5
 
 
+def test_frames_share_unet_calls_and_each_prompt_is_encoded_once(tiny_model) -> None:
+    model = load_model(str(tiny_model), device="cpu")
+    unet_batches, text_calls = [], []
+    hooks = [
+        model.base.unet.register_forward_hook(lambda m, args, out: unet_batches.append(args[0].shape[0])),
+        model.base.text_encoder.register_forward_hook(lambda m, args, out: text_calls.append(1)),
+    ]
+    try:
+        run = sdplay.dream("a cat", "a dog", **walk(tiny_model, frames=3, batch_size=3, scheduler="ddim", write=False))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(run.frames) == 4
+    assert unet_batches == [6, 6, 2, 2]  # 2 steps x (3 frames, then 1), each with its unguided twin
+    assert len(text_calls) == 4  # 2 prompts, each with the negative prompt: not once per frame
+
+
 def test_seeds_are_random_when_absent_and_recorded(tiny_model) -> None:
     options = walk(tiny_model, seeds=None, total_frames=2, write=False)
     a, b = sdplay.dream("a cat", **options), sdplay.dream("a cat", **options)
