@@ -76,7 +76,7 @@ def _as_tuple(value: Any) -> tuple:
         return ()
     if isinstance(value, (str, Path)):
         return (str(value),)
-    return tuple(str(v) if isinstance(v, Path) else v for v in value)
+    return tuple(str(v) for v in value)
 
 
 def _parse_formats(value: Any) -> tuple[str, ...]:
@@ -393,7 +393,7 @@ def plan_walk(settings: DreamSettings, model: Model, inputs: DreamInputs) -> Wal
         raise SdplayError(f"dream works with SD 1.x/2.x models for now; {model.name} is SDXL")
     count = settings.key_point_count()
     pipe = model.pipeline("img2img" if settings.images else "txt2img")
-    sampler = use_dream_scheduler(pipe, model, settings)
+    sampler = settings.scheduler or sampler_name_of(model.original_scheduler)
     shape = (1, 4, settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor)
     noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(s)) for s in settings.seeds]
     noise = [_pick(noise, k) for k in range(count)]
@@ -430,11 +430,10 @@ def fresh_scheduler(model: Model, name: str | None) -> Any:
     return make_scheduler(name, base.config) if name else type(base).from_config(base.config)
 
 
-def use_dream_scheduler(pipe: Any, model: Model, settings: DreamSettings) -> str:
+def use_dream_scheduler(pipe: Any, model: Model, settings: DreamSettings) -> None:
     """A private scheduler for the walk; image walks get one that keeps our own noising."""
     scheduler = fresh_scheduler(model, settings.scheduler)
     pipe.scheduler = _prenoised(scheduler) if settings.images else scheduler
-    return settings.scheduler or sampler_name_of(model.original_scheduler)
 
 
 _PRENOISED: dict[type, type] = {}
