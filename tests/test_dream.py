@@ -30,7 +30,7 @@ from sdplay.errors import SdplayError
 from sdplay.legacy import main as legacy_main
 from sdplay.models import load_model
 from sdplay.output import read_parameters
-from sdplay.video import ffmpeg_exe, read_video_frames, video_info
+from sdplay.video import ffmpeg_exe, read_video_frames, video_info, write_video
 
 runner = CliRunner()
 
@@ -109,6 +109,20 @@ def test_settings_validation_names_the_option() -> None:
     with pytest.raises(SdplayError, match="--format"):
         DreamSettings(prompts=("a",), formats="avi")
     assert DreamSettings(prompts="a", seeds="4, 5").seeds == (4, 5)
+
+
+def test_video_file_round_trip_pads_odd_sizes_and_reads_frame_ranges(tmp_path) -> None:
+    frames = [np.full((33, 47, 3), 20 * i, np.uint8) for i in range(10)]
+    frames[3] = Image.fromarray(frames[3])  # images, arrays and paths mix
+    Image.fromarray(frames[4]).save(tmp_path / "four.png")
+    frames[4] = tmp_path / "four.png"
+    video = write_video(frames, tmp_path / "clip.mp4", fps=10)
+    assert video_info(video) == (10, 1.0)
+    picked = read_video_frames(video, every_nth=3, start=1, end=8)
+    assert len(picked) == 3 and picked[0].size == (48, 34)  # frames 1, 4, 7; sides made even
+    assert [round(pixels(f).mean() / 20) for f in picked] == [1, 4, 7]
+    with pytest.raises(SdplayError, match="cannot write"):
+        write_video(frames, tmp_path / "clip.avi", fps=10)
 
 
 # ------------------------------------------------------------------------------------ the walk
