@@ -394,7 +394,8 @@ def plan_walk(settings: DreamSettings, model: Model, inputs: DreamInputs) -> Wal
     count = settings.key_point_count()
     pipe = model.pipeline("img2img" if settings.images else "txt2img")
     sampler = settings.scheduler or sampler_name_of(model.original_scheduler)
-    shape = (1, 4, settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor)
+    channels = model.base.unet.config.in_channels
+    shape = (1, channels, settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor)
     noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(s)) for s in settings.seeds]
     noise = [_pick(noise, k) for k in range(count)]
     latents = noised_image_latents(settings, model, inputs.images, noise) if settings.images else noise
