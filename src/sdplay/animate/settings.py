@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import SdplayError
 from ..schedulers import canonical_sampler
+from ..settings import ModelSettings
 from .schedule import keyed_values, schedule_values, string_keyframes
 
 if TYPE_CHECKING:
@@ -64,8 +65,11 @@ def _schedule(default: str) -> Any:
 
 
 @dataclass(frozen=True)
-class AnimationSettings:
-    """Everything one animation needs; `to_dict()` of a resolved one re-runs it exactly."""
+class AnimationSettings(ModelSettings):
+    """Everything one animation needs; `to_dict()` of a resolved one re-runs it exactly.
+
+    The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings.
+    """
 
     W: int | None = None
     H: int | None = None
@@ -132,13 +136,7 @@ class AnimationSettings:
     prompts: dict[str, str] = field(default_factory=lambda: {"0": ""})
     positive_prompts: str = ""
     negative_prompts: str = ""
-    model: str | None = None
     depth_model: str = DEFAULT_DEPTH_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    safety_checker: bool = True
-    limit: bool = False
-    model_config: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
