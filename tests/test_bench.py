@@ -22,6 +22,7 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
     for mode in ("txt2img", "img2img", "inpaint"):
         assert {f"{mode} s/image", f"{mode} s/image (fresh pipeline)", f"{mode} peak memory"} <= names
     assert {"model load", "switch txt2img -> img2img -> inpaint", "UNet steps/s (batch 2, CFG)"} <= names
+    assert any(name.startswith("dream frames/s (batch ") for name in names)
     for row in report["figures"]:
         assert row["ours"] > 0
         if "baseline" in row:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..settings import ImageSettings
+from .dream import bench_dream
 from .images import bench_images
 from .random_models import ARCHITECTURES, save_random_pipeline
 
@@ -67,6 +68,7 @@ def run_bench(
         )
         started = time.perf_counter()
         rows = bench_images(base, repeats, naive)
+        rows += bench_dream(base, repeats)
     return {
         "machine": machine(),
         "model": model,

@@ -1,0 +1,38 @@
+"""Dream figures: frames per second batched beside one frame at a time (the original tool's way)."""
+
+from __future__ import annotations
+
+from ..devices import resolve_device
+from ..dream import DreamSettings, default_batch_size, run_dream
+from ..settings import ImageSettings
+from .images import figure
+from .timing import timed
+
+MODEL_FIELDS = ("model", "device", "dtype", "compile", "tiny_vae", "limit")
+
+
+def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
+    """Make the same walk twice per repeat, batched and one frame per UNet call; same prompts, seeds."""
+    common = {name: getattr(base, name) for name in MODEL_FIELDS}
+
+    def walk(batch_size: int) -> DreamSettings:
+        return DreamSettings(
+            prompts=(base.prompt, "a blue square on a yellow background"),
+            seeds=(1, 2),
+            total_frames=frames,
+            steps=base.steps,
+            width=base.width,
+            height=base.height,
+            batch_size=batch_size,
+            safety_checker=False,
+            **common,
+        )
+
+    warm = run_dream(walk(1), write=False)  # loads the model, resolves the size
+    device = resolve_device(base.device)
+    size = warm.settings.width * warm.settings.height
+    batch = max(2, default_batch_size(device, size))
+    run_dream(walk(batch), write=False)
+    one = timed(lambda: run_dream(walk(1), write=False), device, repeats)
+    batched = timed(lambda: run_dream(walk(batch), write=False), device, repeats)
+    return [figure(f"dream frames/s (batch {batch})", "1/s", frames / batched, frames / one, "one frame per UNet call")]
