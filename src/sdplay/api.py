@@ -5,7 +5,7 @@ The CLI, run.py and Python users all come through here, so they behave the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,11 +37,8 @@ class Generation:
         return [g.image for g in self.images]
 
 
-def model_for(settings: Any, token: str | None = None, local_only: bool = False) -> Model:
+def model_for(settings: ModelSettings, token: str | None = None, local_only: bool = False) -> Model:
     """Load (or reuse) the model a mode's settings name, placed and accelerated as they ask."""
-    if not isinstance(settings, ModelSettings):  # a mode whose settings do not derive from ModelSettings yet
-        known = {f.name for f in fields(ModelSettings)}
-        settings = ModelSettings(**{k: v for k, v in vars(settings).items() if k in known})
     return load_model(settings.model, settings.load_options(token, local_only))
 
 
