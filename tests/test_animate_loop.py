@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,17 @@ def test_video_input_redraws_each_extracted_frame(tiny_model, tmp_path) -> None:
     assert run.settings.max_frames == 3 and len(run.frame_paths) == 3
     for path, colour in zip(run.frame_paths, colours[::2], strict=True):
         assert np.abs(pixels(path).mean(axis=(0, 1)) - colour).max() < 12  # kept all of the video frame
+    coherent = replace(
+        settings,
+        extract_nth_frame=1,
+        extract_to_frame=3,
+        color_coherence="Video Input",
+        color_coherence_video_every_N_frames=2,
+    )
+    run = run_animation(coherent, tmp_path / "coherent")
+    means = [pixels(path).mean(axis=(0, 1)) for path in run.frame_paths]
+    for index, anchor in ((1, 0), (3, 2)):  # pulled to the colours of the video frame every 2nd frame
+        assert np.abs(means[index] - colours[anchor]).max() < 12
 
 
 def test_interpolation_walks_between_key_prompts(tiny_model, tmp_path) -> None:

@@ -73,7 +73,9 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
 class Renderer:
     """Everything per frame: prompts (encoded once each), seeds, motion, preparation, diffusion."""
 
-    def __init__(self, settings: AnimationSettings, model: Model, on_step: StepCallback | None = None) -> None:
+    def __init__(
+        self, settings: AnimationSettings, model: Model, on_step: StepCallback | None = None, local_only: bool = False
+    ) -> None:
         self.settings, self.model, self.on_step = settings, model, on_step
         self.device = model.device
         self.series = settings.series()
@@ -83,8 +85,8 @@ class Renderer:
         self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
         use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
-        self.depth_model = DepthEstimator(settings.depth_model if wants_depth else "none", self.device)
-        self.keys = key_frames(settings)
+        self.depth_model = DepthEstimator(settings.depth_model if wants_depth else "none", self.device, local_only)
+        self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.reference: torch.Tensor | None = None
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
 
@@ -99,7 +101,7 @@ class Renderer:
         return int(self.settings.steps)
 
     def seed(self, frame: int) -> int:
-        diffused = self.keys.index(frame) if frame in self.keys else frame
+        diffused = self.keys.get(frame, frame)
         return frame_seed(self.settings, frame, diffused, self.value("seed_schedule", frame))
 
     def encoded(self, frame: int) -> dict[str, torch.Tensor]:
@@ -188,7 +190,8 @@ class Renderer:
         """Colour coherence, contrast, unsharp mask and noise: what img2img starts from."""
         s, v = self.settings, lambda name: self.value(name, frame)
         if s.color_coherence != "None" and self.reference is not None:
-            image = match_colors(image, self.reference, s.color_coherence)
+            space = "LAB" if s.color_coherence == "Video Input" else s.color_coherence  # Deforum matches video in LAB
+            image = match_colors(image, self.reference, space)
         image = adjust_contrast(image, v("contrast_schedule"))
         image = unsharp_mask(
             image, int(v("kernel_schedule")), v("sigma_schedule"), v("amount_schedule"), v("threshold_schedule")
@@ -292,14 +295,21 @@ def motion_frames(r: Renderer, start: Frame, depth: torch.Tensor | None) -> Iter
 
 
 def video_frames(r: Renderer, video: list[Image.Image], start: int) -> Iterator[Frame]:
-    """Video Input: each extracted frame redrawn keeping `strength_schedule` of it."""
+    """Video Input: each extracted frame redrawn keeping `strength_schedule` of it.
+
+    Colour coherence matches against frame 0's result, or with `Video Input` against the video
+    frame of every `color_coherence_video_every_N_frames`-th frame.
+    """
     s = r.settings
+    every = s.color_coherence_video_every_N_frames
     for frame in range(start, s.max_frames):
         source = from_pil(fit(video[frame], s.W, s.H), r.device)
-        if s.color_coherence == "Video Input" and frame % s.color_coherence_video_every_N_frames == 0:
-            r.reference = source
+        if s.color_coherence == "Video Input":
+            r.reference = from_pil(fit(video[frame - frame % every], s.W, s.H), r.device)
         keep = r.value("strength_schedule", frame)
         image, diffused = r.redraw(r.prepare(source, frame), frame, keep)
+        if frame == 0 and s.color_coherence in ("RGB", "HSV", "LAB"):
+            r.reference = image
         extra = {"Denoising strength": round(1 - keep, 4)} if diffused else {}
         yield Frame(frame, image, r.parameters(frame, extra), True, r.depth_of(image)[1])
 
@@ -341,7 +351,7 @@ class AnimationRun:
     run_dir: Path
     frame_paths: list[Path] = field(default_factory=list)
     video: Path | None = None
-    diffused: list[int] = field(default_factory=list)  # frames diffused in this session
+    diffused: list[int] = field(default_factory=list)  # key frames made in this session (see key_frames)
 
 
 def resolve(settings: AnimationSettings, model: Model) -> tuple[AnimationSettings, list[Image.Image]]:
@@ -414,7 +424,7 @@ def run_animation(
         log.info("resuming %s after frame %d of %d", run_dir, done, resolved.max_frames)
     run = AnimationRun(resolved, run_dir)
     if done < resolved.max_frames:
-        renderer = Renderer(resolved, model, on_step)
+        renderer = Renderer(resolved, model, on_step, local_only)
         for frame in frames_from(renderer, run_dir, done, init, video):
             if frame.index < done:
                 continue

@@ -56,7 +56,7 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_negative": "negative_prompts",
 }
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
-SIZE_MULTIPLE = 8
+SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 MAX_SEED = 2**32 - 1
 
 
@@ -175,6 +175,7 @@ class AnimationSettings(ModelSettings):
         _at_least("extract_from_frame", self.extract_from_frame, 0)
         _at_least("interpolate_x_frames", self.interpolate_x_frames, 0)
         _at_least("perlin_octaves", self.perlin_octaves, 1)
+        _at_least("color_coherence_video_every_N_frames", self.color_coherence_video_every_N_frames, 1)
         _at_least("perlin_w", self.perlin_w, 1)
         _at_least("perlin_h", self.perlin_h, 1)
         if not 1 <= self.diffusion_cadence <= 8:
@@ -240,10 +241,11 @@ class AnimationSettings(ModelSettings):
         """Fill size, steps, guidance, sampler and a random seed from the model, so the run repeats exactly."""
         width = self.W or model.native_size
         height = self.H or model.native_size
+        multiple = math.lcm(SIZE_MULTIPLE, model.vae_scale_factor)
         return replace(
             self,
-            W=_round_size("W", width),
-            H=_round_size("H", height),
+            W=_round_size("W", width, multiple),
+            H=_round_size("H", height, multiple),
             steps=self.steps or model.default_steps,
             scale=model.default_guidance if self.scale is None else self.scale,
             sampler=self.sampler or model.default_scheduler,
@@ -377,10 +379,11 @@ def _check_range(series: dict[str, np.ndarray], name: str, low: float, high: flo
         raise SdplayError(f"{name} must stay between {low:g} and {high:g}; frame {frame} gives {values[frame]:g}")
 
 
-def _round_size(name: str, value: int) -> int:
-    rounded = value - value % SIZE_MULTIPLE
+def _round_size(name: str, value: int, multiple: int) -> int:
+    """Round down to what both the pipelines (8) and the model's VAE (its scale factor) accept."""
+    rounded = max(multiple, value - value % multiple)
     if rounded != value:
-        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, SIZE_MULTIPLE)
+        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, multiple)
     return rounded
 
 
