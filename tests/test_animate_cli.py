@@ -59,6 +59,7 @@ def test_bad_values_are_one_error_line(tiny_model, tmp_path) -> None:
         (["--config", tmp_path / "missing.yaml"], "error: cannot read config file"),
         (["--resume", tmp_path, "--set", "fps=3"], "error: --resume takes everything from the run's settings.json"),
         (["--resume", tmp_path], f"error: --resume {tmp_path}: no settings.json there"),
+        ([], "error: nothing to animate: give a settings file"),
     ]:
         model = [] if "--resume" in args else ["--model", tiny_model]
         result = sdplay(*args, *model, "--outdir", tmp_path)

@@ -44,6 +44,8 @@ def test_classic_colab_spellings_are_renamed() -> None:
     assert settings.fov_schedule == "0: (40)" and settings.series()["fov_schedule"][0] == 40
     assert settings.enable_perspective_flip and settings.color_coherence == "HSV"
     assert settings.sampler == "lms" and settings.prompts == {"0": "a"}
+    colab = AnimationSettings.from_dict({"prompts": ["a still"], "animation_prompts": {"0": "a", "5": "b"}})
+    assert colab.prompts == {"0": "a", "5": "b"}  # the notebook's still-image list is not the animation's
 
 
 def test_overrides_are_converted_by_the_keys_type() -> None:

@@ -385,6 +385,8 @@ def animate(
                 raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
             run_animate_command(None, {}, resume, **options)
             return
+        if not paths and not parse_overrides(overrides or []):
+            raise SdplayError("nothing to animate: give a settings file (--config FILE) or settings (--set key=value)")
         failed = []
         for path in paths or [None]:
             try:

@@ -262,9 +262,12 @@ class AnimationSettings(ModelSettings):
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         ignored = []
+        # the Colab notebook keeps a list `prompts` for still images beside the animation's dict
+        still_list = isinstance(data.get("prompts"), list) and "animation_prompts" in data
         for key, value in data.items():
             name = RENAMED.get(key, key)
-            if name not in known or (name != key and name in data):  # unknown, or superseded by the new name
+            superseded = (key == "prompts" and still_list) or (name != key and name in data and not still_list)
+            if name not in known or superseded:  # unknown, or superseded by another spelling
                 ignored.append(key)
             else:
                 values[name] = value
