@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from tiny_models import (
     save_tiny_inpaint_pipeline,
@@ -18,6 +20,11 @@ from tiny_models import (
 from sdplay.quiet import silence_libraries
 
 silence_libraries()
+
+# Small models run fastest on one thread, and a busy machine is then not oversubscribed;
+# sdplay leaves the thread count alone when OMP_NUM_THREADS is set (subprocesses inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")

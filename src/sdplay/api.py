@@ -15,6 +15,8 @@ from .images import GeneratedImage, StepCallback, iter_images, prepare, read_inp
 from .models import Model, load_model
 from .settings import ImageSettings, ModelSettings
 
+IN_MEMORY = "<image given in memory>"  # what settings.json records for an init/mask passed as a PIL image
+
 
 class Writer(Protocol):
     paths: list[Path]
@@ -48,9 +50,13 @@ def run_images(
     token: str | None = None,
     local_only: bool = False,
     on_step: StepCallback | None = None,
+    inputs: tuple[Image.Image | None, Image.Image | None] | None = None,
 ) -> Generation:
-    """Generate the images the settings describe; each is written the moment it exists."""
-    inputs = read_inputs(settings)
+    """Generate the images the settings describe; each is written the moment it exists.
+
+    `inputs` gives the init image and mask directly instead of reading the files the settings name.
+    """
+    inputs = inputs if inputs is not None else read_inputs(settings)
     model = model_for(settings, token, local_only)
     run = prepare(settings, model, inputs)
     generation = Generation(run.settings)
@@ -74,11 +80,14 @@ def generate(
 ) -> Generation:
     """Python entry point: `generate("a red circle", model="mini", seed=1).pil_images[0]`.
 
-    Keyword options are the fields of ImageSettings (width, steps, init, strength, ...).
-    With `outdir` the images and settings.json are written as the CLI writes them.
+    Keyword options are the fields of ImageSettings (width, steps, init, strength, ...); `init`
+    and `mask` may be PIL images instead of paths. With `outdir` the images and settings.json
+    are written as the CLI writes them.
     """
     from .output import RunWriter
 
+    given = {name: options[name] for name in ("init", "mask") if isinstance(options.get(name), Image.Image)}
+    options.update({name: IN_MEMORY for name in given})
     settings = ImageSettings(mode=mode, prompt=prompt, **options)
     writer = RunWriter(outdir, mode, prompt) if outdir is not None else None
-    return run_images(settings, writer, token, local_only)
+    return run_images(settings, writer, token, local_only, inputs=read_inputs(settings, given))

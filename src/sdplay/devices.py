@@ -53,9 +53,12 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def use_all_cores() -> None:
-    """Let torch use every physical core on the CPU (its default can be lower inside containers)."""
+    """Let torch use every core on the CPU (its default can be lower inside containers),
+    unless the user chose a thread count with OMP_NUM_THREADS."""
     import os
 
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if torch.get_num_threads() < cores:
         torch.set_num_threads(cores)

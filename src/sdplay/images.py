@@ -72,12 +72,20 @@ class PreparedRun:
     mask: Image.Image | None
 
 
-def read_inputs(settings: ImageSettings) -> tuple[Image.Image | None, Image.Image | None]:
-    """Read the init image and mask a mode needs; done before loading a model, so it fails fast."""
+def read_inputs(
+    settings: ImageSettings, given: dict[str, Image.Image] | None = None
+) -> tuple[Image.Image | None, Image.Image | None]:
+    """The init image and mask a mode needs, read before loading a model so it fails fast.
+
+    `given` holds images passed in memory (Python API), used instead of reading their paths.
+    """
+    given = given or {}
     if settings.mode == "txt2img":
         return None, None
-    init = load_image(settings.init, "init image")
-    mask = load_image(settings.mask, "mask image") if settings.mode == "inpaint" else None
+    init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
+    if settings.mode != "inpaint":
+        return init, None
+    mask = given["mask"] if "mask" in given else load_image(settings.mask, "mask image")
     return init, mask
 
 
