@@ -23,6 +23,8 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
         assert {f"{mode} s/image", f"{mode} s/image (fresh pipeline)", f"{mode} peak memory"} <= names
     assert {"model load", "switch txt2img -> img2img -> inpaint", "UNet steps/s (batch 2, CFG)"} <= names
     assert any(name.startswith("dream frames/s (batch ") for name in names)
+    for mode in ("2D", "3D"):
+        assert any(name.startswith(f"animate {mode} cadence 4 frames/s") for name in names)
     for row in report["figures"]:
         assert row["ours"] > 0
         if "baseline" in row:

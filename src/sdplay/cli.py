@@ -451,6 +451,9 @@ def bench(
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Also time the fresh-pipeline baselines.")] = True,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile UNet and VAE decoder first.")] = False,
     tiny_vae: Annotated[str | None, typer.Option("--tiny-vae", help="Decode with a tiny VAE.")] = None,
+    depth_model: Annotated[
+        str, typer.Option("--depth-model", help="Depth model for the 3D figures (none = flat depth).")
+    ] = "none",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
@@ -460,7 +463,7 @@ def bench(
     def measure() -> None:
         from .bench.run import print_table, run_bench, write_json
 
-        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae)
+        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model)
         print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
         if json_out is not None:
             write_json(report, json_out)

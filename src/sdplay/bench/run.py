@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..settings import ImageSettings
+from .animate import bench_animate
 from .dream import bench_dream
 from .images import bench_images
 from .random_models import ARCHITECTURES, save_random_pipeline
@@ -41,6 +42,7 @@ def run_bench(
     naive: bool = True,
     compile: bool = False,
     tiny_vae: str | None = None,
+    depth_model: str = "none",
 ) -> dict[str, Any]:
     """Measure every section on one model; `model` may be `random:sd15` for a random SD 1.5."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -69,12 +71,14 @@ def run_bench(
         started = time.perf_counter()
         rows = bench_images(base, repeats, naive)
         rows += bench_dream(base, repeats)
+        rows += bench_animate(base, repeats, depth_model)
     return {
         "machine": machine(),
         "model": model,
         "device": device,
         "dtype": dtype,
         "repeats": repeats,
+        "depth_model": depth_model,
         "seconds": round(time.perf_counter() - started, 1),
         "figures": rows,
     }
