@@ -62,14 +62,30 @@ def _held_out_rule() -> list[tuple[str, str, str]]:
 HELD_OUT: tuple[tuple[str, str, str], ...] = (
     # (foreground colour, shape, background colour) never drawn in training: 24 of 168 triples (14%),
     # every colour 3 times as foreground and 3 times as background, every shape 8 times.
-    ("red", "circle", "orange"), ("red", "square", "green"), ("red", "triangle", "purple"),
-    ("orange", "circle", "yellow"), ("orange", "square", "blue"), ("orange", "triangle", "white"),
-    ("yellow", "circle", "green"), ("yellow", "square", "purple"), ("yellow", "triangle", "black"),
-    ("green", "circle", "blue"), ("green", "square", "white"), ("green", "triangle", "red"),
-    ("blue", "circle", "purple"), ("blue", "square", "black"), ("blue", "triangle", "orange"),
-    ("purple", "circle", "white"), ("purple", "square", "red"), ("purple", "triangle", "yellow"),
-    ("white", "circle", "black"), ("white", "square", "orange"), ("white", "triangle", "green"),
-    ("black", "circle", "red"), ("black", "square", "yellow"), ("black", "triangle", "blue"),
+    ("red", "circle", "orange"),
+    ("red", "square", "green"),
+    ("red", "triangle", "purple"),
+    ("orange", "circle", "yellow"),
+    ("orange", "square", "blue"),
+    ("orange", "triangle", "white"),
+    ("yellow", "circle", "green"),
+    ("yellow", "square", "purple"),
+    ("yellow", "triangle", "black"),
+    ("green", "circle", "blue"),
+    ("green", "square", "white"),
+    ("green", "triangle", "red"),
+    ("blue", "circle", "purple"),
+    ("blue", "square", "black"),
+    ("blue", "triangle", "orange"),
+    ("purple", "circle", "white"),
+    ("purple", "square", "red"),
+    ("purple", "triangle", "yellow"),
+    ("white", "circle", "black"),
+    ("white", "square", "orange"),
+    ("white", "triangle", "green"),
+    ("black", "circle", "red"),
+    ("black", "square", "yellow"),
+    ("black", "triangle", "blue"),
 )
 _HELD_OUT_SET = frozenset(HELD_OUT)
 
@@ -181,9 +197,7 @@ def draw(scene: Scene) -> Image.Image:
     return big.resize((SIZE, SIZE), Image.Resampling.BOX)
 
 
-def sample_batch(
-    rng: np.random.Generator, n: int, **scene_kwargs: object
-) -> tuple[np.ndarray, list[str], list[Scene]]:
+def sample_batch(rng: np.random.Generator, n: int, **scene_kwargs: object) -> tuple[np.ndarray, list[str], list[Scene]]:
     """n pictures as a uint8 array (n, 64, 64, 3), their captions and scenes."""
     scenes = [random_scene(rng, **scene_kwargs) for _ in range(n)]  # type: ignore[arg-type]
     pixels = np.stack([np.asarray(draw(s)) for s in scenes])

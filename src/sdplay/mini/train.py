@@ -14,19 +14,32 @@ import copy
 import json
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sdplay.mini.classify import score
 from sdplay.mini.dataset import (
-    HELD_OUT, SEEN_TRIPLES, SIZE, draw, make_caption, random_scene, sample_batch, to_tensor_range, vocabulary,
+    HELD_OUT,
+    SEEN_TRIPLES,
+    SIZE,
+    draw,
+    make_caption,
+    random_scene,
+    sample_batch,
+    to_tensor_range,
+    vocabulary,
 )
 from sdplay.mini.tokenizer import MAX_LENGTH, build_tokenizer, build_vocab_and_merges
 
@@ -53,8 +66,12 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 def make_progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
 
 
@@ -84,9 +101,16 @@ def build_vae(channels: tuple[int, ...]) -> torch.nn.Module:
 
     n = len(channels)
     return AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, sample_size=SIZE,
-        down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
-        block_out_channels=channels, layers_per_block=1, norm_num_groups=8, mid_block_add_attention=False,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        sample_size=SIZE,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        block_out_channels=channels,
+        layers_per_block=1,
+        norm_num_groups=8,
+        mid_block_add_attention=False,
     )
 
 
@@ -148,9 +172,13 @@ def train_vae(args: argparse.Namespace, out: Path, dev: torch.device) -> None:
     scaling = 1.0 / latent_std(vae, args.seed)
     vae.register_to_config(scaling_factor=scaling)
     scores = vae_reconstruction_scores(vae, args.seed)
-    scores.update(steps=args.vae_steps, seconds=round(time.time() - t0, 1), scaling_factor=scaling,
-                  channels=list(args.vae_channels), passed=all(scores[k] >= GATE for k in
-                                                                ("foreground", "background", "shape")))
+    scores.update(
+        steps=args.vae_steps,
+        seconds=round(time.time() - t0, 1),
+        scaling_factor=scaling,
+        channels=list(args.vae_channels),
+        passed=all(scores[k] >= GATE for k in ("foreground", "background", "shape")),
+    )
     vae.save_pretrained(out / "vae")
     (out / "vae" / "gate.json").write_text(json.dumps(scores, indent=2))
     print("VAE gate:", json.dumps(scores), flush=True)
@@ -177,9 +205,16 @@ def build_text_encoder(vocab_size: int, hidden: int, layers: int, bos: int, eos:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     cfg = CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=4, max_position_embeddings=MAX_LENGTH, bos_token_id=bos, eos_token_id=eos,
-        pad_token_id=eos, projection_dim=hidden,
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        max_position_embeddings=MAX_LENGTH,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=eos,
+        projection_dim=hidden,
     )
     return CLIPTextModel(cfg)
 
@@ -191,10 +226,18 @@ def build_unet(channels: tuple[int, ...], text_dim: int) -> torch.nn.Module:
 
     n = len(channels)
     return UNet2DConditionModel(
-        sample_size=SIZE // 4, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=channels, down_block_types=("CrossAttnDownBlock2D",) * n,
-        up_block_types=("CrossAttnUpBlock2D",) * n, cross_attention_dim=text_dim,
-        attention_head_dim=4, norm_num_groups=16, addition_embed_type="text", addition_embed_type_num_heads=4,
+        sample_size=SIZE // 4,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=channels,
+        down_block_types=("CrossAttnDownBlock2D",) * n,
+        up_block_types=("CrossAttnUpBlock2D",) * n,
+        cross_attention_dim=text_dim,
+        attention_head_dim=4,
+        norm_num_groups=16,
+        addition_embed_type="text",
+        addition_embed_type_num_heads=4,
     )
 
 
@@ -204,9 +247,16 @@ def build_scheduler() -> object:
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
-        clip_sample=False, set_alpha_to_one=True, steps_offset=0,
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
+        clip_sample=False,
+        set_alpha_to_one=True,
+        steps_offset=1,
     )
 
 
@@ -214,14 +264,22 @@ def make_pipeline(vae, text_encoder, tokenizer, unet):  # noqa: ANN001, ANN201 -
     from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=build_scheduler(),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=build_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
 
 
 def export_pipeline(vae, text_encoder, tokenizer, unet, path: Path) -> None:  # noqa: ANN001
-    """Save a fp16-stored diffusers folder (loads in fp32 with torch_dtype) plus vocab.json/merges.txt."""
-    parts = [copy.deepcopy(m).to("cpu", torch.float16) for m in (vae, text_encoder, unet)]
+    """Save a diffusers folder plus vocab.json/merges.txt. VAE and UNet are stored in fp16 (diffusers loads
+    them as fp32 by default); the tiny text encoder stays fp32 because transformers keeps the stored dtype."""
+    parts = [copy.deepcopy(vae).to("cpu", torch.float16), copy.deepcopy(text_encoder).to("cpu", torch.float32),
+             copy.deepcopy(unet).to("cpu", torch.float16)]
     tmp = path.with_name(path.name + ".tmp")
     make_pipeline(parts[0], parts[1], tokenizer, parts[2]).save_pretrained(tmp, safe_serialization=True)
     write_slow_tokenizer_files(tmp / "tokenizer")
@@ -241,8 +299,9 @@ def sample_scores(pipe, seed: int, n_per_set: int = 48, steps: int = 20, guidanc
         triples = [pool[int(i)] for i in rng.choice(len(pool), n_per_set, replace=len(pool) < n_per_set)]
         prompts = [make_caption(*t) for t in triples]
         gen = torch.Generator("cpu").manual_seed(seed)
-        images = pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, generator=gen,
-                      height=SIZE, width=SIZE).images
+        images = pipe(
+            prompts, num_inference_steps=steps, guidance_scale=guidance, generator=gen, height=SIZE, width=SIZE
+        ).images
         out[name] = score(images, [(*t, None) for t in triples])
         out[name + "_images"] = images
     return out
@@ -255,21 +314,25 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
     torch.manual_seed(args.seed * 1000 + UNET_STAGE)
     gen = torch.Generator("cpu").manual_seed(args.seed * 1000 + UNET_STAGE)
     tokenizer = build_tokenizer()
-    text_encoder = build_text_encoder(len(tokenizer), args.text_hidden, args.text_layers,
-                                      tokenizer.bos_token_id, tokenizer.eos_token_id).to(dev)
+    text_encoder = build_text_encoder(
+        len(tokenizer), args.text_hidden, args.text_layers, tokenizer.bos_token_id, tokenizer.eos_token_id
+    ).to(dev)
     unet = build_unet(tuple(args.unet_channels), args.text_hidden).to(dev)
     ema_te, ema_unet = copy.deepcopy(text_encoder).eval(), copy.deepcopy(unet).eval()
     for m in (ema_te, ema_unet):
         m.requires_grad_(False)
     params = list(unet.parameters()) + list(text_encoder.parameters())
-    print(f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, text encoder "
-          f"{sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters", flush=True)
+    print(
+        f"unet {sum(p.numel() for p in unet.parameters()) / 1e6:.2f} M, text encoder "
+        f"{sum(p.numel() for p in text_encoder.parameters()) / 1e6:.2f} M parameters",
+        flush=True,
+    )
     opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=0.01)
     noise_sched = DDPMScheduler.from_config(build_scheduler().config)
     alphas = noise_sched.alphas_cumprod.to(dev)
     scaling = vae.config.scaling_factor
     empty_ids = tokenizer([""], padding="max_length", max_length=MAX_LENGTH, return_tensors="pt").input_ids
-    steps, t0, last_save = args.unet_steps, time.time(), time.time()
+    steps, t0 = args.unet_steps, time.time()
     with make_progress() as bar:
         task = bar.add_task("UNet", total=steps, info="")
         for step in range(steps):
@@ -278,8 +341,9 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
             rng = step_rng(args.seed, UNET_STAGE, step)
             pixels, captions, _ = sample_batch(rng, args.unet_batch)
             drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
-            ids = tokenizer(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True,
-                            return_tensors="pt").input_ids
+            ids = tokenizer(
+                captions, padding="max_length", max_length=MAX_LENGTH, truncation=True, return_tensors="pt"
+            ).input_ids
             ids[torch.from_numpy(drop)] = empty_ids
             with torch.inference_mode():
                 x = torch.from_numpy(to_tensor_range(pixels)).to(dev)
@@ -307,21 +371,28 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
             if step % 100 == 0:
                 print(f"unet step {step} loss {loss.item():.4f} {time.time() - t0:.0f}s", flush=True)
             last_step = step == steps - 1
-            if last_step or time.time() - last_save > args.save_every_min * 60:
+            if last_step or (step + 1) % args.save_every == 0:
                 checkpoint(vae, ema_te, tokenizer, ema_unet, out, args.seed, step + 1, time.time() - t0, last_step)
-                last_save = time.time()
 
 
-def checkpoint(vae, text_encoder, tokenizer, unet, out: Path, seed: int, step: int, seconds: float,  # noqa: ANN001
-               final: bool) -> None:
+def checkpoint(
+    vae,
+    text_encoder,
+    tokenizer,
+    unet,
+    out: Path,
+    seed: int,
+    step: int,
+    seconds: float,  # noqa: ANN001
+    final: bool,
+) -> None:
     """Export the EMA pipeline to DIR/model, sample a grid and log quick scores, so a usable model exists
     at any time."""
     export_pipeline(vae, text_encoder, tokenizer, unet, out / "model")
     pipe = make_pipeline(vae, text_encoder, tokenizer, unet)
     pipe.set_progress_bar_config(disable=True)
     res = sample_scores(pipe, seed)
-    save_grid(res.pop("seen_images")[:32] + res.pop("held_out_images")[:32],
-              out / "samples" / f"unet_{step:06d}.png")
+    save_grid(res.pop("seen_images")[:32] + res.pop("held_out_images")[:32], out / "samples" / f"unet_{step:06d}.png")
     info = {"step": step, "seconds": round(seconds, 1), "final": final, **res}
     with (out / "unet_log.jsonl").open("a") as f:
         f.write(json.dumps(info) + "\n")
@@ -345,11 +416,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stage", choices=("vae", "unet", "all"), default="all")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (ignored on GPU)")
     p.add_argument("--vae-channels", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--vae-steps", type=int, default=3000)
-    p.add_argument("--vae-batch", type=int, default=32)
+    p.add_argument("--vae-steps", type=int, default=1000)
+    p.add_argument("--vae-batch", type=int, default=24)
     p.add_argument("--vae-lr", type=float, default=2e-3)
-    p.add_argument("--unet-channels", type=int, nargs="+", default=[64, 128])
-    p.add_argument("--unet-steps", type=int, default=8000)
+    p.add_argument("--unet-channels", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--unet-steps", type=int, default=3800)
     p.add_argument("--snr-gamma", type=float, default=5.0)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--unet-batch", type=int, default=64)
@@ -357,7 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--text-hidden", type=int, default=64)
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--grid-every", type=int, default=500)
-    p.add_argument("--save-every-min", type=float, default=10.0, help="write DIR/model from the EMA this often")
+    p.add_argument("--save-every", type=int, default=600, help="export DIR/model from the EMA every N steps")
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     return p.parse_args(argv)
 
