@@ -156,7 +156,10 @@ def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = N
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * count
-        for i, (image, seed) in enumerate(zip(result.images, seeds, strict=True)):
+        images = result.images
+        if mask is not None:  # black = keep: the kept part is the original's pixels, not a VAE round trip
+            images = [pipe.image_processor.apply_overlay(mask, init, image) for image in images]
+        for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):
             if flags[i]:
                 log.warning("image %d (seed %d) was blanked by the safety checker", start + i, seed)
             yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))
