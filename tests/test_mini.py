@@ -92,3 +92,19 @@ def test_words_it_does_not_know_are_dropped_with_one_warning(caplog) -> None:
 def test_common_schedulers_draw_the_right_background(scheduler: str) -> None:
     run = sdplay.generate("a yellow square on a purple background", model=MINI, seed=3, scheduler=scheduler)
     assert classify(run.pil_images[0]).background == "purple"
+
+
+def test_a_dream_walk_moves_smoothly_from_one_prompt_to_the_next() -> None:
+    walk = sdplay.dream(
+        "a red circle in the center on a blue background",
+        "a yellow square in the center on a green background",
+        seeds=[1, 2],
+        frames=6,
+        model=MINI,
+        device="cpu",
+        write=False,
+    )
+    frames = [np.asarray(frame, dtype=float) for frame in walk.frames]
+    steps = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]
+    assert max(steps) < np.abs(frames[-1] - frames[0]).mean()
+    assert classify(walk.frames[0]).background == "blue" and classify(walk.frames[-1]).background == "green"
