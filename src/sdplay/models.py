@@ -19,6 +19,7 @@ import torch
 from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
 from .runtime import adapt_pipeline
+from .settings import ModelSettings
 
 log = logging.getLogger("sdplay")
 
@@ -100,24 +101,12 @@ def resolve_spec(spec: str | None) -> ModelSource:
 
 
 @dataclass(frozen=True)
-class LoadOptions:
-    """Everything that changes which weights are loaded or how they are placed in memory."""
+class LoadOptions(ModelSettings):
+    """How to load and run the weights (ModelSettings), plus the credentials to reach the hub,
+    which are never recorded in a run's settings.json."""
 
-    device: str = "auto"
-    dtype: str = "auto"
     token: str | None = None
     local_only: bool = False
-    safety_checker: bool = True
-    low_memory: bool = False
-    model_config: str | None = None
-    cpu_offload: bool = False
-    sequential_offload: bool = False
-    attention_slicing: bool = False
-    vae_tiling: bool = False
-    compile: bool = False
-    tiny_vae: str | None = None
-    lora: str | None = None
-    lora_scale: float = 1.0
 
 
 class Model:
@@ -225,7 +214,7 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     source = resolve_spec(spec)
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    key = (source, str(device), dtype, replace(options, token=None, local_only=False, device="", dtype=""))
+    key = (source, str(device), dtype, replace(options, model=None, token=None, local_only=False, device="", dtype=""))
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
         if device.type == "cpu":

@@ -28,9 +28,9 @@ def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options:
     if options.tiny_vae:
         pipe.vae = load_tiny_vae(pipe, options.tiny_vae, dtype, options)
     place(pipe, device, options)
-    if options.attention_slicing or options.low_memory:
+    if options.attention_slicing or options.limit:
         pipe.enable_attention_slicing()
-    if options.low_memory and hasattr(pipe.vae, "enable_slicing"):
+    if options.limit and hasattr(pipe.vae, "enable_slicing"):
         pipe.vae.enable_slicing()
     if options.vae_tiling:
         if not hasattr(pipe.vae, "enable_tiling"):
@@ -45,7 +45,7 @@ def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options:
 
 def place(pipe: Any, device: torch.device, options: LoadOptions) -> None:
     """Everything on the device, or offloaded to the CPU between uses when memory is short."""
-    offload = options.sequential_offload or options.cpu_offload or options.low_memory
+    offload = options.sequential_offload or options.cpu_offload or options.limit
     if offload and device.type != "cuda":
         if options.sequential_offload or options.cpu_offload:
             log.warning("CPU offloading only applies to CUDA devices; ignored on %s", device.type)

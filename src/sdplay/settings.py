@@ -48,25 +48,11 @@ class ModelSettings:
     lora_scale: float = 1.0
 
     def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
-        """The model-loading part of these settings (plus the credentials, which are never recorded)."""
+        """These settings plus the credentials, which are never recorded."""
         from .models import LoadOptions
 
         return LoadOptions(
-            device=self.device,
-            dtype=self.dtype,
-            token=token,
-            local_only=local_only,
-            safety_checker=self.safety_checker,
-            low_memory=self.limit,
-            model_config=self.model_config,
-            cpu_offload=self.cpu_offload,
-            sequential_offload=self.sequential_offload,
-            attention_slicing=self.attention_slicing,
-            vae_tiling=self.vae_tiling,
-            compile=self.compile,
-            tiny_vae=self.tiny_vae,
-            lora=self.lora,
-            lora_scale=self.lora_scale,
+            **{f.name: getattr(self, f.name) for f in fields(ModelSettings)}, token=token, local_only=local_only
         )
 
 
