@@ -47,13 +47,15 @@ class ModelSettings:
     lora: str | None = None
     lora_scale: float = 1.0
 
+    def model_fields(self) -> dict[str, Any]:
+        """Just the model/runtime part, to build another mode's settings on the same model."""
+        return {f.name: getattr(self, f.name) for f in fields(ModelSettings)}
+
     def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
         """These settings plus the credentials, which are never recorded."""
         from .models import LoadOptions
 
-        return LoadOptions(
-            **{f.name: getattr(self, f.name) for f in fields(ModelSettings)}, token=token, local_only=local_only
-        )
+        return LoadOptions(**self.model_fields(), token=token, local_only=local_only)
 
 
 @dataclass(frozen=True)

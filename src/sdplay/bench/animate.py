@@ -64,10 +64,8 @@ def animation(
     base: ModelSettings, depth_model: str, frames: int, steps: int | None, size: int | None
 ) -> AnimationSettings:
     """A short camera move with a prompt change halfway: zoom, rotation, forward motion and a pan."""
-    fields = {name: getattr(base, name) for name in ("model", "device", "dtype", "compile", "tiny_vae", "limit")}
     return AnimationSettings(
-        **fields,
-        safety_checker=False,
+        **{**base.model_fields(), "safety_checker": False},
         W=size,
         H=size,
         steps=steps,

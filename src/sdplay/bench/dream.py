@@ -8,12 +8,10 @@ from ..settings import ImageSettings
 from .images import figure
 from .timing import timed
 
-MODEL_FIELDS = ("model", "device", "dtype", "compile", "tiny_vae", "limit")
-
 
 def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
     """Make the same walk twice per repeat, batched and one frame per UNet call; same prompts, seeds."""
-    common = {name: getattr(base, name) for name in MODEL_FIELDS}
+    common = {**base.model_fields(), "safety_checker": False}
 
     def walk(batch_size: int) -> DreamSettings:
         return DreamSettings(
@@ -24,7 +22,6 @@ def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dic
             width=base.width,
             height=base.height,
             batch_size=batch_size,
-            safety_checker=False,
             **common,
         )
 
