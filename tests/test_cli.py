@@ -133,3 +133,12 @@ def test_installed_command_keeps_stderr_for_our_own_messages(tiny_model, tmp_pat
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).exists()
     assert all(line.startswith(("info:", "warning:")) for line in result.stderr.splitlines()), result.stderr
+
+
+@pytest.mark.parametrize("args", [["--width", "abc"], ["--no-such-flag"]])
+def test_bad_flags_are_one_error_line_and_exit_2(args) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sdplay", "txt2img", "x", *args], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")

@@ -45,3 +45,8 @@ def test_lora_changes_the_picture(tiny_model, tmp_path) -> None:
 def test_img2img_with_too_few_steps_for_its_strength_gets_one(tiny_model, picture, caplog) -> None:
     run = sdplay.generate("x", mode="img2img", init=str(picture), strength=0.3, steps=1, model=str(tiny_model))
     assert run.settings.steps == 4 and "needs at least 4 steps" in caplog.text
+
+
+def test_a_missing_lora_file_is_named(tiny_model, tmp_path) -> None:
+    with pytest.raises(SdplayError, match="could not load LoRA .*: file or folder not found"):
+        image(model=str(tiny_model), lora=str(tmp_path / "missing.safetensors"))

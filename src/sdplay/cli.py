@@ -436,10 +436,6 @@ def run_animate_command(
     log.info("%d frames in %s; seed %d", len(run.frame_paths), run.run_dir, run.settings.seed)
 
 
-def main() -> None:
-    app()
-
-
 @app.command()
 def bench(
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec, or random:sd15 (random weights).")] = "mini",
@@ -470,3 +466,19 @@ def bench(
             print(json_out)
 
     guarded(debug, measure)
+
+
+def main() -> None:
+    """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
+    from typer.exceptions import TyperException
+
+    args = sys.argv[1:] or ["--help"]
+    try:
+        code = app(args, standalone_mode=False)
+    except TyperException as exc:  # typer's usage errors: unknown option, a value of the wrong type, ...
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        code = EXIT_USER_ERROR
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -66,6 +66,13 @@ class ModelSource:
     alias: Alias | None = None
 
 
+def is_missing_path(spec: str) -> bool:
+    """A spec written as a file or folder path (not a hub id) that does not exist here."""
+    path = Path(spec).expanduser()
+    looks_like_path = path.suffix.lower() in CHECKPOINT_SUFFIXES or spec.startswith((".", "/", "~"))
+    return looks_like_path and not path.exists()
+
+
 def default_model_spec() -> str:
     return os.environ.get("SDPLAY_MODEL") or "sd15"
 
@@ -89,7 +96,7 @@ def resolve_spec(spec: str | None) -> ModelSource:
         if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
             raise SdplayError(f"{spec} is not a model checkpoint (expected one of {', '.join(CHECKPOINT_SUFFIXES)})")
         return ModelSource("file", str(path), path.name)
-    if path.suffix.lower() in CHECKPOINT_SUFFIXES or spec.startswith((".", "/", "~")):
+    if is_missing_path(spec):
         raise SdplayError(f"model file or folder not found: {spec}")
     if HUB_ID.match(spec):
         repo, _, revision = spec.partition("@")

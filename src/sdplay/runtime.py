@@ -90,6 +90,10 @@ def load_lora(pipe: Any, spec: str, scale: float, options: LoadOptions) -> None:
         import peft  # noqa: F401  diffusers needs it for LoRA
     except ImportError as exc:
         raise SdplayError("--lora needs the peft package: pip install 'sdplay[lora]'") from exc
+    from .models import is_missing_path  # models imports this module
+
+    if is_missing_path(spec):
+        raise SdplayError(f"could not load LoRA {spec!r}: file or folder not found")
     try:
         pipe.load_lora_weights(spec, token=options.token, local_files_only=options.local_only)
     except (OSError, ValueError, KeyError) as exc:
