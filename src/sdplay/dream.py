@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .devices import default_batch_size
 from .errors import SdplayError, out_of_memory_as_user_error
 from .output import SETTINGS_FILE, format_parameters, frame_path, new_run_dir, save_png, write_settings
 from .schedulers import canonical_sampler, make_scheduler, sampler_name_of
@@ -216,17 +217,6 @@ class DreamSettings(ModelSettings):
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def default_batch_size(device: torch.device, pixels: int, limit: bool = False) -> int:
-    """Frames per UNet call: a GPU gains most from large batches, the CPU a little from two
-    (beyond 512x512 the CPU's memory matters more than the gain)."""
-    if limit:
-        return 1
-    if device.type == "cuda":
-        total = torch.cuda.get_device_properties(device).total_memory
-        return 8 if total >= 12 * 2**30 else 4
-    return 2 if pixels <= 512 * 512 else 1
 
 
 # ----------------------------------------------------------------------------------- interpolation

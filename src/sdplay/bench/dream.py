@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..devices import resolve_device
-from ..dream import DreamSettings, default_batch_size, run_dream
+from ..devices import default_batch_size, resolve_device
+from ..dream import DreamSettings, run_dream
 from ..settings import ImageSettings
 from .images import figure
 from .timing import timed

@@ -278,8 +278,11 @@ def make_pipeline(vae, text_encoder, tokenizer, unet):  # noqa: ANN001, ANN201 -
 def export_pipeline(vae, text_encoder, tokenizer, unet, path: Path) -> None:  # noqa: ANN001
     """Save a diffusers folder plus vocab.json/merges.txt. VAE and UNet are stored in fp16 (diffusers loads
     them as fp32 by default); the tiny text encoder stays fp32 because transformers keeps the stored dtype."""
-    parts = [copy.deepcopy(vae).to("cpu", torch.float16), copy.deepcopy(text_encoder).to("cpu", torch.float32),
-             copy.deepcopy(unet).to("cpu", torch.float16)]
+    parts = [
+        copy.deepcopy(vae).to("cpu", torch.float16),
+        copy.deepcopy(text_encoder).to("cpu", torch.float32),
+        copy.deepcopy(unet).to("cpu", torch.float16),
+    ]
     tmp = path.with_name(path.name + ".tmp")
     make_pipeline(parts[0], parts[1], tokenizer, parts[2]).save_pretrained(tmp, safe_serialization=True)
     write_slow_tokenizer_files(tmp / "tokenizer")
