@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import sys
-import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -24,14 +22,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .devices import default_batch_size
-from .errors import SdplayError, out_of_memory_as_user_error
-from .output import SETTINGS_FILE, format_parameters, frame_path, new_run_dir, save_png, write_settings
-from .schedulers import canonical_sampler, make_scheduler, sampler_name_of
-from .settings import MIN_SIZE, ModelSettings, _check_int, _round_size, read_config
+from ..devices import default_batch_size
+from ..errors import SdplayError, out_of_memory_as_user_error
+from ..output import SETTINGS_FILE, format_parameters, frame_path, new_run_dir, save_png, write_settings
+from ..schedulers import canonical_sampler, make_scheduler, sampler_name_of
+from ..settings import MIN_SIZE, ModelSettings, _check_int, _round_size, read_config
 
 if TYPE_CHECKING:
-    from .models import Model
+    from ..models import Model
 
 log = logging.getLogger("sdplay")
 
@@ -319,8 +317,8 @@ class DreamInputs:
 
 
 def read_dream_inputs(settings: DreamSettings) -> DreamInputs:
-    from .images import load_image
-    from .video import read_audio
+    from ..images import load_image
+    from ..video import read_audio
 
     images = [load_image(path, "key point image (--image)") for path in settings.images]
     audio = read_audio(settings.audio, AUDIO_SAMPLE_RATE) if settings.audio else None
@@ -606,7 +604,7 @@ def write_frame(run_dir: Path, frame: DreamFrame) -> Path:
 
 def write_videos(run_dir: Path, settings: DreamSettings, count: int) -> list[Path]:
     """Encode the run's frames into each requested video format; existing videos are kept."""
-    from .video import write_video
+    from ..video import write_video
 
     paths = [frame_path(run_dir)(n) for n in range(count)]
     written = []
@@ -658,7 +656,7 @@ def run_dream(
     With `resume` the run folder's settings.json is the source of truth and the walk goes on
     after its last finished frame. With `write=False` nothing is written and frames are returned.
     """
-    from .api import model_for
+    from ..api import model_for
 
     run_dir = Path(resume) if resume is not None else None
     if run_dir is not None:
@@ -700,40 +698,3 @@ def _record(run: DreamRun, frame: DreamFrame, path: Path | None) -> None:
     run.replaced += int(frame.replaced)
     if path is None:
         run.frames.append(frame.image)
-
-
-def dream(
-    *prompts: str | Sequence[str],
-    outdir: str | Path | None = None,
-    resume: str | Path | None = None,
-    token: str | None = None,
-    local_only: bool = False,
-    write: bool = True,
-    **options: Any,
-) -> DreamRun:
-    """Python entry point: `sdplay.dream("a cat", "a dog", seeds=[1, 2], frames=12, model="mini")`.
-
-    Keyword options are the fields of DreamSettings. The run folder goes under `outdir`
-    (default ./outputs); `write=False` returns the frames instead of writing anything.
-    """
-    if resume is not None:
-        return run_dream(resume=resume, token=token, local_only=local_only)
-    flat: list[str] = []
-    for item in prompts:
-        flat.extend([item] if isinstance(item, str) else item)
-    settings = DreamSettings(prompts=tuple(flat), **options)
-    return run_dream(settings, outdir, token=token, local_only=local_only, write=write)
-
-
-class _CallableModule(types.ModuleType):
-    """`sdplay.dream(...)` must call the function even after this module was imported.
-
-    Importing `sdplay.dream` makes the package attribute `dream` this module (Python sets
-    it), which would hide the function `__init__.__getattr__` hands out; so the module calls it.
-    """
-
-    def __call__(self, *prompts: str | Sequence[str], **options: Any) -> DreamRun:
-        return dream(*prompts, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
