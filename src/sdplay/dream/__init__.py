@@ -1,7 +1,9 @@
 """Dream mode: a video that walks the latent space between key points (prompt, seed[, image]).
 
-`sdplay.dream(...)` is the Python entry point; the names below are what the CLI, run.py, the
-benchmarks, animate and the tests use.
+settings.py validates what a walk needs; walk.py places each frame between the key points;
+plan.py encodes each key point once; scheduler.py gives the walk its own scheduler; denoise.py
+makes the frames in batches; run.py writes them and resumes interrupted runs. `sdplay.dream(...)`
+is the Python entry point; the names re-exported below are what other code imports from here.
 """
 
 from __future__ import annotations
@@ -12,19 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .run import (
-    DreamFrame,
-    DreamRun,
-    DreamSettings,
-    audio_speeds,
-    finished_frames,
-    frame_positions,
-    lerp,
-    locate,
-    read_run_settings,
-    run_dream,
-    slerp,
-)
+from .denoise import DreamFrame
+from .run import DreamRun, finished_frames, read_run_settings, run_dream
+from .settings import DreamSettings
+from .walk import audio_speeds, frame_positions, lerp, locate, slerp
 
 __all__ = [
     "DreamFrame",
@@ -68,8 +61,9 @@ def dream(
 class _CallableModule(types.ModuleType):
     """`sdplay.dream(...)` must call the function even after this package was imported.
 
-    Importing `sdplay.dream` makes the package attribute `dream` this package (Python sets
-    it), which would hide the function `__init__.__getattr__` hands out; so the package calls it.
+    Importing `sdplay.dream` sets the attribute `sdplay.dream` to this package (Python does that
+    for every submodule), which would hide the function `sdplay.__getattr__` hands out; so the
+    package itself calls it.
     """
 
     def __call__(self, *prompts: str | Sequence[str], **options: Any) -> DreamRun:

@@ -1,0 +1,102 @@
+"""Denoising a planned walk: frames go through the UNet `batch_size` at a time, in order.
+
+A frame depends only on its position, and batches always start at multiples of the batch
+size, so a resumed run repeats the uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from ..errors import out_of_memory_as_user_error
+from .scheduler import use_dream_scheduler
+from .walk import WalkPlan
+
+if TYPE_CHECKING:
+    from ..models import Model
+
+log = logging.getLogger("sdplay")
+
+StepCallback = Callable[[int, int, int, int], None]
+"""on_step(step, steps_in_batch, batch_index, batch_count)"""
+
+
+@dataclass(frozen=True)
+class DreamFrame:
+    """One denoised frame with its PNG `parameters` text, yielded as soon as its batch is done."""
+
+    index: int
+    image: Image.Image
+    parameters: str
+    replaced: bool = False  # blanked by the safety checker and replaced by the previous good frame
+
+
+def batch_starts(count: int, batch_size: int, start: int = 0) -> range:
+    """Batches always begin at multiples of batch_size, so a resumed run batches exactly like a fresh one."""
+    return range(start - start % batch_size, count, batch_size)
+
+
+def iter_frames(
+    plan: WalkPlan,
+    model: Model,
+    start: int = 0,
+    previous: Image.Image | None = None,
+    on_step: StepCallback | None = None,
+) -> Iterator[DreamFrame]:
+    """Yield frames `start ..` in order, each as soon as its batch is denoised."""
+    s = plan.settings
+    pipe = model.pipeline("img2img" if s.images else "txt2img")
+    use_dream_scheduler(pipe, model, s)
+    starts = batch_starts(plan.count, s.batch_size, start)
+    for batch_index, first in enumerate(starts):
+        indices = range(first, min(first + s.batch_size, plan.count))
+        kwargs = _batch_arguments(plan, model, indices)
+        if on_step is not None:
+            kwargs["callback_on_step_end"] = _step_reporter(on_step, batch_index, len(starts))
+        with out_of_memory_as_user_error(), torch.inference_mode():
+            result = pipe(**kwargs)
+        flags = getattr(result, "nsfw_content_detected", None) or [False] * len(indices)
+        for index, image, flagged in zip(indices, result.images, flags, strict=True):
+            if index < start:
+                continue  # finished before the interrupt; recomputed only to batch alike
+            if flagged:
+                log.warning("frame %d was blanked by the safety checker; the previous frame is shown again", index)
+                image = previous if previous is not None else image
+            previous = image
+            yield DreamFrame(index, image, plan.parameters(index), bool(flagged))
+
+
+def _batch_arguments(plan: WalkPlan, model: Model, indices: range) -> dict[str, Any]:
+    """Pipeline arguments for a batch of frames: their latents and embeddings, no prompts."""
+    s = plan.settings
+    inputs = [plan.frame_input(i) for i in indices]
+    latents = torch.cat([latent for latent, _ in inputs]).to(model.device, model.dtype)
+    embeds = torch.cat([embed for _, embed in inputs])
+    ancestral_seed = s.seeds[0]  # per-step noise of ancestral samplers: the same for every frame
+    kwargs: dict[str, Any] = {
+        "prompt_embeds": embeds,
+        "num_inference_steps": s.steps,
+        "guidance_scale": s.guidance,
+        "generator": [torch.Generator("cpu").manual_seed(ancestral_seed) for _ in indices],
+    }
+    if plan.negative is not None:
+        kwargs["negative_prompt_embeds"] = plan.negative.expand(len(indices), -1, -1)
+    if s.images:
+        kwargs.update(image=latents, strength=s.strength)
+    else:
+        kwargs.update(latents=latents, width=s.width, height=s.height)
+    return kwargs
+
+
+def _step_reporter(on_step: StepCallback, batch_index: int, batch_count: int) -> Callable[..., dict]:
+    def report(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        on_step(step + 1, pipe.num_timesteps, batch_index, batch_count)
+        return tensors
+
+    return report

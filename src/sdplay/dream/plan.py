@@ -1,0 +1,117 @@
+"""Planning a walk: read its images and audio, then encode each key point once into a WalkPlan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import SdplayError
+from ..schedulers import sampler_name_of
+from .scheduler import fresh_scheduler, start_timestep
+from .settings import DreamSettings
+from .walk import WalkPlan, audio_speeds, frame_positions, key_point_value
+
+if TYPE_CHECKING:
+    from ..models import Model
+
+log = logging.getLogger("sdplay")
+
+AUDIO_SAMPLE_RATE = 22050
+
+
+@dataclass(frozen=True)
+class DreamInputs:
+    """What the settings name, read before any model loads so mistakes fail fast."""
+
+    images: list[Image.Image] = field(default_factory=list)
+    audio: np.ndarray | None = None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        return self.images[0].size if self.images else None
+
+    def audio_frames(self, fps: float) -> int | None:
+        if self.audio is None:
+            return None
+        return int(round(len(self.audio) / AUDIO_SAMPLE_RATE * fps))
+
+
+def read_dream_inputs(settings: DreamSettings) -> DreamInputs:
+    """Open the key point images and decode the audio, before the model loads."""
+    from ..images import load_image
+    from ..video import read_audio
+
+    images = [load_image(path, "key point image (--image)") for path in settings.images]
+    audio = read_audio(settings.audio, AUDIO_SAMPLE_RATE) if settings.audio else None
+    return DreamInputs(images, audio)
+
+
+def plan_walk(settings: DreamSettings, model: Model, inputs: DreamInputs) -> WalkPlan:
+    """Encode each key point once: its prompt, its noise, and (image walks) its noised latents."""
+    if "XL" in type(model.base).__name__:
+        raise SdplayError(f"dream works with SD 1.x/2.x models for now; {model.name} is SDXL")
+    count = settings.key_point_count()
+    pipe = model.pipeline("img2img" if settings.images else "txt2img")
+    sampler = settings.scheduler or sampler_name_of(model.original_scheduler)
+    channels = model.base.unet.config.in_channels
+    shape = (1, channels, settings.height // model.vae_scale_factor, settings.width // model.vae_scale_factor)
+    noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(s)) for s in settings.seeds]
+    noise = [key_point_value(noise, k) for k in range(count)]
+    latents = noised_image_latents(settings, model, inputs.images, noise) if settings.images else noise
+    embeds, negative = encode_prompts(settings, model, pipe, count)
+    speeds = None
+    if inputs.audio is not None:
+        speeds = audio_speeds(inputs.audio, AUDIO_SAMPLE_RATE, settings.fps, settings.total_frames)
+        if not speeds.any():
+            log.warning("the audio is silent throughout: every frame shows the first key point")
+    positions = frame_positions(settings.total_frames, settings.segments, settings.loop, speeds)
+    return WalkPlan(settings, latents, embeds, negative, positions, sampler)
+
+
+def encode_prompts(
+    settings: DreamSettings, model: Model, pipe: Any, count: int
+) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    """One text-encoder pass per distinct prompt (not per frame), and one for the negative prompt."""
+    prompts = [
+        model.clean_prompt(key_point_value(settings.prompts, k)) if settings.prompts else "" for k in range(count)
+    ]
+    cfg = settings.guidance > 1
+    negative_text = model.clean_prompt(settings.negative)
+    encoded: dict[str, torch.Tensor] = {}
+    negative = None
+    with torch.inference_mode():
+        for prompt in dict.fromkeys(prompts):
+            embeds, neg = pipe.encode_prompt(prompt, model.device, 1, cfg, negative_text)
+            encoded[prompt] = embeds
+            negative = neg if neg is not None else negative
+    return [encoded[p] for p in prompts], negative
+
+
+def noised_image_latents(
+    settings: DreamSettings, model: Model, images: list[Image.Image], noise: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Each key point's image through the VAE, noised to --strength with its seed's noise."""
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+
+    vae = model.base.vae
+    processor = model.base.image_processor
+    scheduler = fresh_scheduler(model, settings.scheduler)
+    timestep, begin = start_timestep(scheduler, settings.steps, settings.strength)
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(begin)
+    encoded = []
+    with torch.inference_mode():
+        for image in images:
+            pixels = processor.preprocess(image, height=settings.height, width=settings.width)
+            pixels = pixels.to(model.device, vae.dtype)
+            latent = retrieve_latents(vae.encode(pixels), sample_mode="argmax") * vae.config.scaling_factor
+            encoded.append(latent.float().cpu())
+        return [
+            scheduler.add_noise(key_point_value(encoded, k), noise[k], torch.tensor([timestep]))
+            for k in range(len(noise))
+        ]
