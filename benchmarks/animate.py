@@ -1,12 +1,12 @@
-"""Animate: frames per second for 2D and 3D at cadence 1, 2 and 4, beside a naive loop; JSON out.
+"""Animate: frames per second for 2D and 3D at cadence 1, 2 and 4 and Video Input, beside a naive loop; JSON out.
 
     python benchmarks/animate.py                               # mini model, CPU
     python benchmarks/animate.py --model path/to/diffusers-folder --depth-model path/to/depth --json a.json
 
-The naive loop is the same frame loop done the original tool's way: every warp goes through a
-PIL image and back, the depth model is created again for every frame that needs depth, and the
-pipelines are rebuilt (and the prompt encoded again, images passed as PIL) for every diffusion.
-Both make the same frames from the same settings; runs alternate so drifting machine load hits
+The naive loop is the same frame loop done the original tool's way: a pipeline loaded from disk
+for every diffusion (prompt encoded again, images passed as PIL), one frame per call, every warp
+through a PIL image and back, and the depth model created again for every frame that needs
+depth. Both make the same frames from the same settings; runs alternate so drifting machine load hits
 both alike, and the best of the repeats is reported. Without --depth-model a tiny random Depth
 Anything model is built (no network): it times the loop's own cost, not a real depth network's.
 """

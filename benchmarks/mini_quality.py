@@ -35,8 +35,14 @@ def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: f
     images = []
     for i in range(0, len(prompts), batch):
         gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[i : i + batch]]
-        images += pipe(prompts[i : i + batch], num_inference_steps=steps, guidance_scale=guidance,
-                       generator=gens, height=NATIVE_SIZE, width=NATIVE_SIZE).images
+        images += pipe(
+            prompts[i : i + batch],
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=gens,
+            height=NATIVE_SIZE,
+            width=NATIVE_SIZE,
+        ).images
     return images
 
 
@@ -73,8 +79,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     pipe = load(args.model)
-    result: dict[str, object] = {"model": args.model, "steps": args.steps, "guidance": args.guidance,
-                                 "size": NATIVE_SIZE, "n_per_set": args.n}
+    result: dict[str, object] = {
+        "model": args.model,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "size": NATIVE_SIZE,
+        "n_per_set": args.n,
+    }
     seed_base = args.seed * 100_000
     for name, pool in (("seen", SEEN_TRIPLES), ("held_out", HELD_OUT)):
         triples = pick(pool, args.n, rng)
@@ -85,8 +96,14 @@ def main() -> None:
         seed_base += args.n
     triples = pick(SEEN_TRIPLES, args.n, rng)
     places = pick(tuple(POSITIONS), args.n, rng)
-    images = generate(pipe, [make_caption(*t, None, pos) for t, pos in zip(triples, places, strict=True)],
-                      [seed_base + i for i in range(args.n)], args.steps, args.guidance, args.batch)
+    images = generate(
+        pipe,
+        [make_caption(*t, None, pos) for t, pos in zip(triples, places, strict=True)],
+        [seed_base + i for i in range(args.n)],
+        args.steps,
+        args.guidance,
+        args.batch,
+    )
     result["with_position_phrase"] = score(images, [(*t, pos) for t, pos in zip(triples, places, strict=True)])
     result["classifier_on_drawn"] = self_check(1000, seed=args.seed)
     if not args.skip_vae:

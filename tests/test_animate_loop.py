@@ -125,6 +125,28 @@ def test_video_input_redraws_each_extracted_frame(tiny_model, tmp_path) -> None:
         assert np.abs(means[index] - colours[anchor]).max() < 12
 
 
+def test_independent_frames_go_through_the_unet_in_batches_and_resume_mid_batch(tiny_model, tmp_path) -> None:
+    frames = [np.full((64, 64, 3), (40 * i, 250 - 40 * i, 120), np.uint8) for i in range(6)]
+    video = write_video(frames, tmp_path / "in.mp4", fps=6)
+    settings = small(
+        tiny_model, animation_mode="Video Input", video_init_path=str(video), color_coherence="None", batch_size=3
+    )
+    calls = StepLog()
+    batched = run_animation(settings, tmp_path / "batched", on_step=calls)
+    assert sorted(calls.steps) == [0, 3, 5]  # frame 0 alone, then frames 1-3 and 4-5 in one call each
+    single = run_animation(replace(settings, batch_size=1), tmp_path / "single")
+    for a, b in zip(batched.frame_paths, single.frame_paths, strict=True):
+        assert np.abs(pixels(a) - pixels(b)).max() <= 2, b.name  # the same frames, up to float rounding
+    cut = tmp_path / "cut"
+    shutil.copytree(batched.run_dir, cut)
+    for name in ("0002.png", "0003.png", "0004.png", "0005.png", "animation.mp4"):
+        (cut / name).unlink()
+    resumed = run_animation(resume=cut)
+    assert resumed.diffused == [2, 3, 4, 5]  # frame 1 was made again with its batch, not written again
+    for a, b in zip(batched.frame_paths, resumed.frame_paths, strict=True):
+        assert np.array_equal(pixels(a), pixels(b)), b.name
+
+
 def test_interpolation_walks_between_key_prompts(tiny_model, tmp_path) -> None:
     settings = small(
         tiny_model,

@@ -25,6 +25,7 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
     assert any(name.startswith("dream frames/s (batch ") for name in names)
     for mode in ("2D", "3D"):
         assert any(name.startswith(f"animate {mode} cadence 4 frames/s") for name in names)
+    assert any(name.startswith("animate Video Input frames/s (batch ") for name in names)
     for row in report["figures"]:
         assert row["ours"] > 0
         if "baseline" in row:

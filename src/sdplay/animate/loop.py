@@ -51,6 +51,16 @@ class Frame:
     depth: torch.Tensor | None = None  # normalised depth (1 = near) of a diffused frame, when computed
 
 
+@dataclass(frozen=True)
+class Job:
+    """One frame to diffuse: txt2img when `image` is None, else img2img keeping `keep` of `image`."""
+
+    frame: int
+    image: torch.Tensor | None = None
+    keep: float = 0.0
+    embeds: dict[str, torch.Tensor] | None = None  # instead of the frame's own prompt (Interpolation)
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     pixels = (image[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(pixels)
@@ -201,45 +211,64 @@ class Renderer:
             image, v("noise_schedule"), self.seed(frame), s.noise_type, size, s.perlin_octaves, s.perlin_persistence
         )
 
-    def draw(self, frame: int, embeds: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """txt2img for one frame (its own prompt, or interpolated embeddings)."""
-        kwargs = self._common(frame, embeds)
-        kwargs.update(width=self.settings.W, height=self.settings.H)
-        return self._run(self.txt2img, kwargs)
+    def draw(self, frame: int) -> torch.Tensor:
+        """txt2img for one frame with its own prompt."""
+        return self.diffuse([Job(frame)])[0]
 
     def redraw(self, image: torch.Tensor, frame: int, keep: float) -> tuple[torch.Tensor, bool]:
         """img2img keeping `keep` of the picture (Deforum's strength); (result, whether it diffused)."""
-        steps = self.steps(frame)
-        if int(steps * (1 - keep)) < 1:  # nothing left to denoise: Deforum keeps the picture
-            return quantise(image), False
-        kwargs = self._common(frame)
-        kwargs.update(image=image, strength=1 - keep)
-        return self._run(self.img2img, kwargs), True
+        job = Job(frame, image, keep)
+        return (self.diffuse([job])[0], True) if self.diffuses(job) else (quantise(image), False)
 
-    def _common(self, frame: int, embeds: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    def diffuses(self, job: Job) -> bool:
+        """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
+        return job.image is None or int(self.steps(job.frame) * (1 - job.keep)) >= 1
+
+    def call_shape(self, frame: int) -> tuple[float, ...]:
+        """What frames must share to be diffused in one call: steps, guidance and strength."""
+        names = ("cfg_scale_schedule", "strength_schedule")
+        return (self.steps(frame), *(self.value(name, frame) for name in names))
+
+    def diffuse(self, jobs: list[Job]) -> list[torch.Tensor]:
+        """One pipeline call for frames of the same call shape and kind; each keeps its own prompt
+        and seed (a generator per frame draws exactly the noise a call of its own would)."""
+        first, frames = jobs[0], [job.frame for job in jobs]
+        encoded = [job.embeds if job.embeds is not None else self.encoded(job.frame) for job in jobs]
+        generators = [torch.Generator("cpu").manual_seed(self.seed(frame)) for frame in frames]
         kwargs: dict[str, Any] = {
-            **(embeds if embeds is not None else self.encoded(frame)),
-            "num_inference_steps": self.steps(frame),
-            "guidance_scale": self.value("cfg_scale_schedule", frame),
-            "generator": torch.Generator("cpu").manual_seed(self.seed(frame)),
+            **{name: torch.cat([e[name] for e in encoded]) for name, value in encoded[0].items() if value is not None},
+            "num_inference_steps": self.steps(first.frame),
+            "guidance_scale": self.value("cfg_scale_schedule", first.frame),
+            "generator": generators if len(generators) > 1 else generators[0],
             "output_type": "pt",
         }
         if self.on_step is not None:
             on_step, total = self.on_step, self.settings.max_frames
 
             def report(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-                on_step(step + 1, pipe.num_timesteps, frame, total)
+                on_step(step + 1, pipe.num_timesteps, frames[-1], total)
                 return tensors
 
             kwargs["callback_on_step_end"] = report
-        return kwargs
+        if first.image is None:
+            kwargs.update(width=self.settings.W, height=self.settings.H)
+            return list(self._run(self.txt2img, kwargs).split(1))
+        kwargs.update(image=torch.cat([job.image for job in jobs]), strength=1 - first.keep)  # type: ignore[misc]
+        return list(self._run(self.img2img, kwargs).split(1))
+
+    def diffuse_all(self, jobs: list[Job]) -> list[tuple[torch.Tensor, bool]]:
+        """`redraw`/`draw` for frames of one call shape at once: (result, whether it diffused) each."""
+        if not jobs or not self.diffuses(jobs[0]):
+            return [(quantise(job.image), False) for job in jobs]  # type: ignore[arg-type]
+        return [(image, True) for image in self.diffuse(jobs)]
 
     def _run(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = pipe(**kwargs)
-        if any(getattr(result, "nsfw_content_detected", None) or []):
-            log.warning("a frame was blanked by the safety checker (--set safety_checker=false turns it off)")
-        return quantise(result.images[:1].to(self.device, torch.float32))
+        blanked = sum(bool(flag) for flag in getattr(result, "nsfw_content_detected", None) or [])
+        if blanked:
+            log.warning("%d frame(s) blanked by the safety checker (--set safety_checker=false turns it off)", blanked)
+        return quantise(result.images.to(self.device, torch.float32))
 
 
 def key_frames(settings: AnimationSettings) -> list[int]:
@@ -294,31 +323,56 @@ def motion_frames(r: Renderer, start: Frame, depth: torch.Tensor | None) -> Iter
         yield Frame(frame, quantise(image), r.parameters(frame, extra), False)
 
 
+def independent_batches(r: Renderer, start: int) -> Iterator[list[int]]:
+    """Frames that do not depend on each other (Video Input, None, Interpolation), grouped for
+    one diffusion call each: frame 0 alone (later frames may match its colours), then up to
+    `batch_size` frames counted from frame 1, cut where the call shape changes.
+
+    The groups depend on the settings alone, so a resumed run redoes the group it stopped in
+    and makes the same frames as an unbroken one; frames before `start` come out too and are
+    skipped by the caller.
+    """
+    size, count = r.settings.batch_size or 1, r.settings.max_frames
+    chunks = [[0]] + [list(range(a, min(a + size, count))) for a in range(1, count, size)]
+    for chunk in chunks:
+        if chunk[-1] < start:
+            continue
+        group = [chunk[0]]
+        for frame in chunk[1:]:
+            if r.call_shape(frame) != r.call_shape(group[0]):
+                yield group
+                group = []
+            group.append(frame)
+        yield group
+
+
 def video_frames(r: Renderer, video: list[Image.Image], start: int) -> Iterator[Frame]:
-    """Video Input: each extracted frame redrawn keeping `strength_schedule` of it.
+    """Video Input: each extracted frame redrawn keeping `strength_schedule` of it, in batches.
 
     Colour coherence matches against frame 0's result, or with `Video Input` against the video
     frame of every `color_coherence_video_every_N_frames`-th frame.
     """
     s = r.settings
     every = s.color_coherence_video_every_N_frames
-    for frame in range(start, s.max_frames):
-        source = from_pil(fit(video[frame], s.W, s.H), r.device)
-        if s.color_coherence == "Video Input":
-            r.reference = from_pil(fit(video[frame - frame % every], s.W, s.H), r.device)
-        keep = r.value("strength_schedule", frame)
-        image, diffused = r.redraw(r.prepare(source, frame), frame, keep)
-        if frame == 0 and s.color_coherence in ("RGB", "HSV", "LAB"):
-            r.reference = image
-        extra = {"Denoising strength": round(1 - keep, 4)} if diffused else {}
-        yield Frame(frame, image, r.parameters(frame, extra), True, r.depth_of(image)[1])
+    for frames in independent_batches(r, start):
+        jobs = []
+        for frame in frames:
+            source = from_pil(fit(video[frame], s.W, s.H), r.device)
+            if s.color_coherence == "Video Input":
+                r.reference = from_pil(fit(video[frame - frame % every], s.W, s.H), r.device)
+            jobs.append(Job(frame, r.prepare(source, frame), r.value("strength_schedule", frame)))
+        for job, (image, diffused) in zip(jobs, r.diffuse_all(jobs), strict=True):
+            if job.frame == 0 and s.color_coherence in ("RGB", "HSV", "LAB"):
+                r.reference = image
+            extra = {"Denoising strength": round(1 - job.keep, 4)} if diffused else {}
+            yield Frame(job.frame, image, r.parameters(job.frame, extra), True, r.depth_of(image)[1])
 
 
 def still_frames(r: Renderer, start: int) -> Iterator[Frame]:
-    """animation_mode None: every frame drawn on its own with its prompt and seed."""
-    for frame in range(start, r.settings.max_frames):
-        image = r.draw(frame)
-        yield Frame(frame, image, r.parameters(frame, {}), True, r.depth_of(image)[1])
+    """animation_mode None: every frame drawn on its own with its prompt and seed, in batches."""
+    for frames in independent_batches(r, start):
+        for frame, image in zip(frames, r.diffuse([Job(frame) for frame in frames]), strict=True):
+            yield Frame(frame, image, r.parameters(frame, {}), True, r.depth_of(image)[1])
 
 
 def interpolation_frames(r: Renderer, start: int) -> Iterator[Frame]:
@@ -328,16 +382,19 @@ def interpolation_frames(r: Renderer, start: int) -> Iterator[Frame]:
     keys = r.settings.key_prompts()
     encoded = [r.encode(prompt, negative) for _, prompt, negative in keys]
     per = r.settings.interpolate_x_frames + 1
-    for frame in range(start, r.settings.max_frames):
+
+    def job(frame: int) -> Job:
         segment, offset = divmod(frame, per)
         if segment >= len(keys) - 1:
-            embeds = encoded[-1]
-        else:
-            t = offset / per
-            embeds = {name: lerp(t, a, encoded[segment + 1][name]) for name, a in encoded[segment].items()}
-        image = r.draw(frame, embeds)
-        extra = {"Interpolation": f"{offset}/{per} from key {segment}"} if offset else {}
-        yield Frame(frame, image, r.parameters(frame, extra), True, r.depth_of(image)[1])
+            return Job(frame, embeds=encoded[-1])
+        t = offset / per
+        return Job(frame, embeds={name: lerp(t, a, encoded[segment + 1][name]) for name, a in encoded[segment].items()})
+
+    for frames in independent_batches(r, start):
+        for frame, image in zip(frames, r.diffuse([job(frame) for frame in frames]), strict=True):
+            segment, offset = divmod(frame, per)
+            extra = {"Interpolation": f"{offset}/{per} from key {segment}"} if offset else {}
+            yield Frame(frame, image, r.parameters(frame, extra), True, r.depth_of(image)[1])
 
 
 # ---------------------------------------------------------------------------------- a whole run
@@ -439,9 +496,9 @@ def run_animation(
 
 
 def frames_from(
-    r: Renderer, run_dir: Path, done: int, init: Image.Image | None, video: list[Image.Image]
+    r: Renderer, run_dir: Path | None, done: int, init: Image.Image | None, video: list[Image.Image]
 ) -> Iterator[Frame]:
-    """The frames of the run from where it stands: fresh, or after `done` frames already on disk."""
+    """The frames of the run from where it stands: fresh, or after `done` frames already in `run_dir`."""
     s = r.settings
     if done:
         r.reference = from_pil(_read_frame(run_dir, 0), r.device) if s.color_coherence != "Video Input" else None
@@ -469,7 +526,9 @@ def frames_from(
     yield from motion_frames(r, start, depth)
 
 
-def _read_frame(run_dir: Path, index: int) -> Image.Image:
+def _read_frame(run_dir: Path | None, index: int) -> Image.Image:
+    if run_dir is None:
+        raise ValueError("continuing a run needs its folder")
     with Image.open(frame_path(run_dir)(index)) as image:
         return image.convert("RGB")
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..devices import default_batch_size
 from ..errors import SdplayError
 from ..schedulers import canonical_sampler
 from ..settings import ModelSettings
@@ -117,6 +118,7 @@ class AnimationSettings(ModelSettings):
     color_coherence: str = "LAB"
     color_coherence_video_every_N_frames: int = 1
     diffusion_cadence: int = 1
+    batch_size: int | None = None  # frames per denoising call where frames are independent (None = by device)
     noise_type: str = "normal"
     perlin_w: int = 8
     perlin_h: int = 8
@@ -178,6 +180,7 @@ class AnimationSettings(ModelSettings):
         _at_least("color_coherence_video_every_N_frames", self.color_coherence_video_every_N_frames, 1)
         _at_least("perlin_w", self.perlin_w, 1)
         _at_least("perlin_h", self.perlin_h, 1)
+        _at_least("batch_size", self.batch_size, 1)
         if not 1 <= self.diffusion_cadence <= 8:
             raise SdplayError(f"diffusion_cadence must be a whole number from 1 to 8, got {self.diffusion_cadence}")
         if not -1 <= self.seed <= MAX_SEED:
@@ -250,6 +253,7 @@ class AnimationSettings(ModelSettings):
             scale=model.default_guidance if self.scale is None else self.scale,
             sampler=self.sampler or model.default_scheduler,
             seed=random.randrange(MAX_SEED + 1) if self.seed == -1 else self.seed,
+            batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
         )
 

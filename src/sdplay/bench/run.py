@@ -71,7 +71,7 @@ def run_bench(
         started = time.perf_counter()
         rows = bench_images(base, repeats, naive)
         rows += bench_dream(base, repeats)
-        rows += bench_animate(base, repeats, depth_model)
+        rows += bench_animate(base, repeats, depth_model, naive=naive)
     return {
         "machine": machine(),
         "model": model,
