@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+import pytest
 from PIL import Image
 
 from sdplay.output import (
+    BackgroundWriter,
     LegacyWriter,
     RunWriter,
     format_parameters,
@@ -46,3 +51,21 @@ def test_classic_images_folder_takes_the_next_free_number(tmp_path) -> None:
     writer.start({})
     path = writer.save(Image.new("RGB", (8, 8)), "x")
     assert path.name == "image_1.png" and (folder / "image_0.png").read_bytes() == b"old"
+
+
+def test_background_writes_come_back_in_order_and_all_finish(tmp_path) -> None:
+    def write(n: int) -> Path:
+        time.sleep(0.05 if n in (0, 3) else 0)  # slow writes: later ones overtake them
+        if n == 3:
+            raise OSError("disk full")
+        path = tmp_path / f"{n}.txt"
+        path.write_text(str(n))
+        return path
+
+    handed: list[int] = []
+    with pytest.raises(OSError, match="disk full"), BackgroundWriter(write, workers=2, depth=2) as writer:
+        for n in range(6):
+            handed += [item for item, _ in writer.submit(n)]
+        handed += [item for item, _ in writer.finish()]
+    assert handed == [0, 1, 2]  # in order, up to the failed write, which raises in the caller
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.txt", "1.txt", "2.txt", "4.txt", "5.txt"]  # all queued

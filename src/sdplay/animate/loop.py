@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,15 @@ from PIL import Image
 from ..errors import SdplayError, out_of_memory_as_user_error
 from ..images import StepCallback, load_image, use_scheduler
 from ..models import Model
-from ..output import SETTINGS_FILE, format_parameters, frame_path, new_run_dir, save_png, write_settings
+from ..output import (
+    SETTINGS_FILE,
+    BackgroundWriter,
+    format_parameters,
+    frame_path,
+    new_run_dir,
+    save_png,
+    write_settings,
+)
 from .color import adjust_contrast, match_colors, unsharp_mask
 from .depth import DepthEstimator
 from .noise import add_noise
@@ -482,14 +491,19 @@ def run_animation(
     run = AnimationRun(resolved, run_dir)
     if done < resolved.max_frames:
         renderer = Renderer(resolved, model, on_step, local_only)
-        for frame in frames_from(renderer, run_dir, done, init, video):
-            if frame.index < done:
-                continue
-            path = write_frame(run_dir, frame)
-            if frame.diffused:
-                run.diffused.append(frame.index)
-            if on_frame is not None:
-                on_frame(frame, path)
+
+        def record(written: list[tuple[Frame, Path]]) -> None:
+            for frame, path in written:
+                if frame.diffused:
+                    run.diffused.append(frame.index)
+                if on_frame is not None:
+                    on_frame(frame, path)
+
+        with BackgroundWriter(partial(write_frame, run_dir)) as writer:
+            for frame in frames_from(renderer, run_dir, done, init, video):
+                if frame.index >= done:
+                    record(writer.submit(frame))
+            record(writer.finish())
     run.frame_paths = [frame_path(run_dir)(n) for n in range(resolved.max_frames)]
     run.video = write_animation_video(run_dir, run.frame_paths, resolved.fps, video_format)
     return run

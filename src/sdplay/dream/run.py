@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import SdplayError
-from ..output import SETTINGS_FILE, frame_path, new_run_dir, save_png, write_settings
+from ..output import SETTINGS_FILE, BackgroundWriter, frame_path, new_run_dir, save_png, write_settings
 from ..settings import read_config
 from .denoise import DreamFrame, StepCallback, iter_frames
 from .plan import plan_walk, read_dream_inputs
@@ -36,7 +37,9 @@ class DreamRun:
 def finished_frames(run_dir: Path) -> int:
     """How many frames (0000.png, 0001.png, ...) an interrupted run finished.
 
-    A frame cut off mid-write does not open; it is removed so it gets written again.
+    A frame cut off mid-write does not open; it is removed so it gets written again, and so are
+    the frames after it (frames are written on two threads, so a killed run can leave a whole
+    frame after a cut one; they are made again identically).
     """
     path_of = frame_path(run_dir)
     done = 0
@@ -46,7 +49,10 @@ def finished_frames(run_dir: Path) -> int:
                 image.load()
         except (UnidentifiedImageError, OSError):
             log.warning("%s was cut off by the interrupt; it is made again", path_of(done).name)
-            path_of(done).unlink()
+            later = done
+            while path_of(later).exists():
+                path_of(later).unlink()
+                later += 1
             break
         done += 1
     return done
@@ -147,11 +153,15 @@ def run_dream(
     run = DreamRun(resolved, run_dir if write else None)
     if start < resolved.total_frames:
         plan = plan_walk(resolved, model, inputs)
-        for frame in iter_frames(plan, model, start, previous, on_step):
-            path = write_frame(run_dir, frame) if run.run_dir is not None else None
-            _record(run, frame, path)
-            if on_frame is not None:
-                on_frame(frame, path)
+        frames = iter_frames(plan, model, start, previous, on_step)
+        if run.run_dir is None:
+            for frame in frames:
+                _record(run, [(frame, None)], on_frame)
+        else:
+            with BackgroundWriter(partial(write_frame, run.run_dir)) as writer:
+                for frame in frames:
+                    _record(run, writer.submit(frame), on_frame)
+                _record(run, writer.finish(), on_frame)
     if run.replaced:
         log.warning("%d frame(s) blanked by the safety checker were replaced by the previous frame", run.replaced)
     if run.run_dir is not None:
@@ -160,7 +170,11 @@ def run_dream(
     return run
 
 
-def _record(run: DreamRun, frame: DreamFrame, path: Path | None) -> None:
-    run.replaced += int(frame.replaced)
-    if path is None:
-        run.frames.append(frame.image)
+def _record(run: DreamRun, made: list[tuple[DreamFrame, Path | None]], on_frame: FrameCallback | None) -> None:
+    """Count finished frames (kept in memory when nothing is written) and tell the caller, in order."""
+    for frame, path in made:
+        run.replaced += int(frame.replaced)
+        if path is None:
+            run.frames.append(frame.image)
+        if on_frame is not None:
+            on_frame(frame, path)
