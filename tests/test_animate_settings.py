@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from sdplay.animate.settings import AnimationSettings, frame_seed, load_settings_file, parse_overrides
 from sdplay.errors import SdplayError
@@ -116,3 +118,24 @@ def test_every_bad_value_is_one_error_naming_its_key(bad: dict, key: str) -> Non
         AnimationSettings.from_dict(bad)
     message = str(info.value)
     assert message.startswith(key) and "\n" not in message
+
+
+def model_like(steps: int) -> SimpleNamespace:
+    """What `resolved` reads from a loaded model, for a model whose default is `steps` steps."""
+    return SimpleNamespace(
+        native_size=64,
+        vae_scale_factor=8,
+        default_steps=steps,
+        default_guidance=0.0,
+        default_scheduler=None,
+        device=torch.device("cpu"),
+        name="model",
+    )
+
+
+@pytest.mark.parametrize(("model_steps", "steps", "denoised"), [(1, 3, 1), (4, 12, 4), (25, 25, 8)])
+def test_few_step_models_get_enough_steps_to_denoise_every_frame(model_steps: int, steps: int, denoised: int) -> None:
+    resolved = AnimationSettings(strength_schedule="0: (0.65)").resolved(model_like(model_steps))
+    assert resolved.steps == steps and int(resolved.steps * (1 - 0.65)) == denoised
+    assert AnimationSettings(steps=1).resolved(model_like(1)).steps == 1  # asked for: Deforum's rule holds
+    assert AnimationSettings(animation_mode="None").resolved(model_like(1)).steps == 1  # txt2img only

@@ -59,6 +59,8 @@ RENAMED = {  # older Deforum spellings -> the names used here
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 MAX_SEED = 2**32 - 1
+FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
+MAX_RAISED_STEPS = 50
 
 
 def _schedule(default: str) -> Any:
@@ -249,13 +251,25 @@ class AnimationSettings(ModelSettings):
             self,
             W=_round_size("W", width, multiple),
             H=_round_size("H", height, multiple),
-            steps=self.steps or model.default_steps,
+            steps=self.steps or self._steps_for(model.default_steps),
             scale=model.default_guidance if self.scale is None else self.scale,
             sampler=self.sampler or model.default_scheduler,
             seed=random.randrange(MAX_SEED + 1) if self.seed == -1 else self.seed,
             batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
         )
+
+    def _steps_for(self, model_steps: int) -> int:
+        """The model's own step count, raised for few-step models (LCM, turbo) so that every img2img
+        frame still runs that many steps: Deforum keeps 65% of a frame, and 1 step x 35% is none."""
+        keeps = self.series()["strength_schedule"]
+        kept = float(keeps[keeps < 1].max(initial=0.0))
+        if model_steps > FEW_STEPS or self.animation_mode not in ("2D", "3D", "Video Input"):
+            return model_steps
+        steps = model_steps
+        while int(steps * (1 - kept)) < model_steps and steps < MAX_RAISED_STEPS:
+            steps += 1
+        return steps
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
