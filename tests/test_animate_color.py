@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from animate_helpers import texture
 
-from sdplay.animate.color import adjust_contrast, match_colors, unsharp_mask
+from sdplay.animate.color import (
+    adjust_contrast,
+    hsv_to_rgb,
+    lab_to_rgb,
+    match_colors,
+    rgb_to_hsv,
+    rgb_to_lab,
+    unsharp_mask,
+)
 from sdplay.animate.noise import add_noise
 
 
@@ -23,6 +32,47 @@ def test_colour_coherence_pulls_a_frame_to_the_reference_histogram(mode: str) ->
     distance = lambda image: (quantiles(image) - quantiles(reference)).abs().mean()  # noqa: E731
     assert distance(matched) < (0.1 if mode == "RGB" else 0.5) * distance(drifted)  # RGB matches exactly
     assert matched.shape == drifted.shape and float(matched.min()) >= 0 and float(matched.max()) <= 1
+
+
+def scikit_image_match(image: torch.Tensor, reference: torch.Tensor, mode: str) -> torch.Tensor:
+    """The oracle: scikit-image's conversions and match_histograms on float64 numpy copies."""
+    from skimage import color
+    from skimage.exposure import match_histograms
+
+    to_space, from_space = {
+        "RGB": (lambda a: a, lambda a: a),
+        "HSV": (color.rgb2hsv, color.hsv2rgb),
+        "LAB": (color.rgb2lab, color.lab2rgb),
+    }[mode]
+    as_numpy = lambda frame: frame[0].permute(1, 2, 0).double().numpy()  # noqa: E731
+    matched = from_space(match_histograms(to_space(as_numpy(image)), to_space(as_numpy(reference)), channel_axis=-1))
+    return torch.from_numpy(np.clip(matched, 0, 1)).permute(2, 0, 1)[None]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "HSV", "LAB"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_colour_coherence_gives_scikit_images_result(mode: str, seed: int) -> None:
+    reference = texture(64, 64, seed=seed)
+    drifted = texture(64, 64, seed=seed + 10) * torch.tensor([0.5, 0.6, 0.4]).view(1, 3, 1, 1) + 0.3
+    matched = match_colors(drifted, reference, mode)
+    assert matched.dtype == drifted.dtype
+    # Computed in float64 like scikit-image (~1e-14 apart); what is left is the float32 result's rounding.
+    assert torch.allclose(matched.double(), scikit_image_match(drifted, reference, mode), rtol=0, atol=1e-6)
+
+
+def test_colour_coherence_copes_with_a_grey_reference() -> None:
+    grey = torch.full((1, 3, 32, 32), 0.5)  # one value per channel, hue and saturation 0
+    for mode in ("RGB", "HSV", "LAB"):
+        matched = match_colors(texture(32, 32), grey, mode)
+        assert torch.allclose(matched, grey, atol=1e-5), mode
+
+
+def test_colour_spaces_convert_there_and_back() -> None:
+    rgb = texture(64, 64, seed=5)[0].double()
+    assert torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, rtol=0, atol=1e-5)
+    assert torch.allclose(hsv_to_rgb(rgb_to_hsv(rgb)), rgb, rtol=0, atol=1e-5)
+    white_lab = rgb_to_lab(torch.ones(3, 1, 1, dtype=torch.float64)).flatten()
+    assert torch.allclose(white_lab, torch.tensor([100.0, 0.0, 0.0], dtype=torch.float64), atol=1e-2)  # L 100, neutral
 
 
 def test_contrast_scales_values() -> None:
