@@ -50,3 +50,11 @@ def test_img2img_with_too_few_steps_for_its_strength_gets_one(tiny_model, pictur
 def test_a_missing_lora_file_is_named(tiny_model, tmp_path) -> None:
     with pytest.raises(SdplayError, match="could not load LoRA .*: file or folder not found"):
         image(model=str(tiny_model), lora=str(tmp_path / "missing.safetensors"))
+
+
+def test_compile_wraps_the_unet_and_both_vae_halves_and_keeps_the_picture(tiny_model, picture) -> None:
+    pipe = load_model(str(tiny_model), device="cpu", compile=True).pipeline("img2img")
+    assert all(type(part).__name__ == "OptimizedModule" for part in (pipe.unet, pipe.vae.encoder, pipe.vae.decoder))
+    plain = image(model=str(tiny_model), mode="img2img", init=str(picture))
+    compiled = image(model=str(tiny_model), mode="img2img", init=str(picture), compile=True)
+    assert np.abs(plain - compiled).mean() < 1.0
