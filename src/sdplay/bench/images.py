@@ -185,12 +185,33 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
     step_time = timed(step, device, max(3, repeats))
     flops = unet_flops(step)
     peak = matmul_flops_per_s(device, dtype)
-    return [
+    rows = [
         figure("UNet steps/s (batch 2, CFG)", "1/s", 1 / step_time),
         figure("VAE decode s/image", "s", timed(decode, device, max(3, repeats))),
         figure("UNet GFLOP per step", "GFLOP", flops / 1e9),
         figure("share of matmul peak per UNet step", "fraction", flops / step_time / peak),
     ]
+    if device.type == "cpu" and dtype == torch.float32 and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        rows.append(bench_bf16_step(unet, latents, context, timestep, step_time, repeats))
+    return rows
+
+
+def bench_bf16_step(
+    unet: Any, latents: torch.Tensor, context: torch.Tensor, timestep: torch.Tensor, fp32_time: float, repeats: int
+) -> dict:
+    """A UNet step with bf16 weights beside fp32, on a CPU with native bf16 (AVX512-BF16, AMX)."""
+    import copy
+
+    half = copy.deepcopy(unet).to(torch.bfloat16)
+    latents, context = latents.to(torch.bfloat16), context.to(torch.bfloat16)
+
+    def step() -> None:
+        with torch.inference_mode():
+            half(latents, timestep, encoder_hidden_states=context)
+
+    step()
+    seconds = timed(step, latents.device, max(3, repeats))
+    return figure("UNet steps/s with --dtype bf16", "1/s", 1 / seconds, 1 / fp32_time, "fp32 (the CPU default)")
 
 
 def unet_flops(step: Any) -> float:
