@@ -6,6 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
+import sdplay
+from sdplay.bench.random_models import save_random_tiny_vae
 from sdplay.cli import app
 
 
@@ -36,3 +38,9 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
 def test_bench_rejects_an_unknown_architecture() -> None:
     result = CliRunner().invoke(app, ["bench", "--model", "random:sd99", "--device", "cpu"])
     assert result.exit_code == 2 and "unknown architecture" in result.stderr
+
+
+def test_a_random_taesd_stands_in_for_the_tiny_vae_offline(tiny_model, tmp_path) -> None:
+    taesd = save_random_tiny_vae(tmp_path)
+    run = sdplay.generate("a", model=str(tiny_model), tiny_vae=str(taesd), device="cpu", steps=1, seed=1)
+    assert run.pil_images[0].size == (64, 64)

@@ -82,7 +82,7 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
         "attention_slicing",
     ),
     (_opt(bool | None, None, "--vae-tiling", help="Decode large images tile by tile."), "vae_tiling"),
-    (_opt(bool | None, None, "--compile", help="torch.compile the UNet and VAE decoder (slow first call)."), "compile"),
+    (_opt(bool | None, None, "--compile", help="torch.compile the UNet and VAE (slow first call)."), "compile"),
     (
         _opt(
             str | None, None, "--tiny-vae", help="Tiny VAE for fast decoding: auto (TAESD/TAESDXL), a folder or hub id."
@@ -438,15 +438,19 @@ def run_animate_command(
 
 @app.command()
 def bench(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model spec, or random:sd15 (random weights).")] = "mini",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model spec, or random:sd15 / random:sd15-turbo (random weights).")
+    ] = "mini",
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = "auto",
     repeats: Annotated[int, typer.Option("--repeats", help="Timed calls per figure (median).")] = 3,
     steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps (default: the model's).")] = None,
     size: Annotated[int | None, typer.Option("--size", help="Image size (default: the model's native size).")] = None,
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Also time the fresh-pipeline baselines.")] = True,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile UNet and VAE decoder first.")] = False,
-    tiny_vae: Annotated[str | None, typer.Option("--tiny-vae", help="Decode with a tiny VAE.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet and VAE first.")] = False,
+    tiny_vae: Annotated[
+        str | None, typer.Option("--tiny-vae", help="Tiny VAE: auto, a folder, or random (TAESD's shape).")
+    ] = None,
     depth_model: Annotated[
         str, typer.Option("--depth-model", help="Depth model for the 3D figures (none = flat depth).")
     ] = "none",

@@ -40,7 +40,11 @@ SD15_TEXT = {
     "max_position_embeddings": 77,
     "hidden_act": "quick_gelu",
 }
-ARCHITECTURES = {"sd15": (SD15_UNET, SD15_VAE, SD15_TEXT)}
+ARCHITECTURES = {
+    "sd15": (SD15_UNET, SD15_VAE, SD15_TEXT),
+    "sd15-turbo": (SD15_UNET, SD15_VAE, SD15_TEXT),  # the real-time path: 1 step, no guidance, trailing Euler
+}
+BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 
 
 def byte_tokenizer(folder: Path, vocab_size: int):
@@ -62,7 +66,13 @@ def byte_tokenizer(folder: Path, vocab_size: int):
 
 def save_random_pipeline(name: str, folder: Path) -> Path:
     """Build `name`'s architecture with random weights and save it as a diffusers folder."""
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     unet_config, vae_config, text_config = ARCHITECTURES[name]
@@ -75,13 +85,24 @@ def save_random_pipeline(name: str, folder: Path) -> Path:
             CLIPTextConfig(**text_config, eos_token_id=text_config["vocab_size"] - 1, bos_token_id=0, pad_token_id=1)
         ),
         tokenizer=tokenizer,
-        scheduler=PNDMScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1
-        ),
+        scheduler=EulerAncestralDiscreteScheduler(**BETAS, timestep_spacing="trailing")
+        if name.endswith("-turbo")
+        else PNDMScheduler(**BETAS, skip_prk_steps=True, steps_offset=1),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    target = folder / f"random-{name}"
+    target = folder / f"random-{name}"  # "turbo" in the name gives few-step defaults, as for real turbo models
     pipe.save_pretrained(target)
+    return target
+
+
+def save_random_tiny_vae(folder: Path) -> Path:
+    """TAESD's architecture (AutoencoderTiny's defaults) with random weights: the tiny-VAE path
+    timed without the download."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    target = folder / "random-taesd"
+    AutoencoderTiny().save_pretrained(target)
     return target

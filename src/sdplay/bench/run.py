@@ -17,7 +17,7 @@ from ..settings import ImageSettings
 from .animate import bench_animate
 from .dream import bench_dream
 from .images import bench_images
-from .random_models import ARCHITECTURES, save_random_pipeline
+from .random_models import ARCHITECTURES, save_random_pipeline, save_random_tiny_vae
 
 
 def machine() -> dict[str, Any]:
@@ -44,7 +44,8 @@ def run_bench(
     tiny_vae: str | None = None,
     depth_model: str = "none",
 ) -> dict[str, Any]:
-    """Measure every section on one model; `model` may be `random:sd15` for a random SD 1.5."""
+    """Measure every section on one model; `model` may be `random:sd15` (or `random:sd15-turbo`) for
+    SD 1.5's architecture with random weights, and `tiny_vae` `random` for TAESD's."""
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
@@ -55,6 +56,8 @@ def run_bench(
             spec = str(save_random_pipeline(arch, Path(scratch)))
         else:
             spec = model
+        if tiny_vae == "random":
+            tiny_vae = str(save_random_tiny_vae(Path(scratch)))
         base = ImageSettings(
             prompt="a red circle on a blue background",
             model=spec,
