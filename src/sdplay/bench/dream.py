@@ -6,7 +6,7 @@ from ..devices import default_batch_size, resolve_device
 from ..dream import DreamSettings, run_dream
 from ..settings import ImageSettings
 from .images import figure
-from .timing import timed
+from .timing import timed_side_by_side
 
 
 def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
@@ -30,6 +30,7 @@ def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dic
     size = warm.settings.width * warm.settings.height
     batch = max(2, default_batch_size(device, size))
     run_dream(walk(batch), write=False)
-    one = timed(lambda: run_dream(walk(1), write=False), device, repeats)
-    batched = timed(lambda: run_dream(walk(batch), write=False), device, repeats)
+    one, batched = timed_side_by_side(
+        [lambda: run_dream(walk(1), write=False), lambda: run_dream(walk(batch), write=False)], device, repeats
+    )
     return [figure(f"dream frames/s (batch {batch})", "1/s", frames / batched, frames / one, "one frame per UNet call")]

@@ -15,7 +15,7 @@ from PIL import Image
 from ..api import model_for, run_images
 from ..models import Model, unload_all
 from ..settings import ImageSettings
-from .timing import peak_memory_mb, ratio, reset_peak_memory, timed
+from .timing import peak_memory_mb, ratio, reset_peak_memory, timed, timed_side_by_side
 
 PROMPT = "a red circle on a blue background"
 
@@ -134,9 +134,9 @@ def bench_mode(
 
     ours()  # warm-up: first calls allocate and tune
     reset_peak_memory(model.device)
-    ours_time = timed(ours, model.device, repeats)
+    ours_time, direct_time = timed_side_by_side([ours, direct], model.device, repeats)
     rows = [
-        figure(f"{mode} s/image", "s", ours_time, timed(direct, model.device, repeats), "diffusers called directly"),
+        figure(f"{mode} s/image", "s", ours_time, direct_time, "diffusers called directly"),
         figure(f"{mode} peak memory", "MiB", peak_memory_mb(model.device)),
     ]
     if naive:

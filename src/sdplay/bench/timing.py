@@ -31,6 +31,16 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int = 1) -> floa
     return median(times)
 
 
+def timed_side_by_side(fns: list[Callable[[], Any]], device: torch.device, repeats: int = 1) -> list[float]:
+    """Median seconds of each function, their calls taken in turns (a, b, a, b, ...) so that a
+    change in the machine's load hits all of them alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(max(1, repeats)):
+        for fn, record in zip(fns, times, strict=True):
+            record.append(timed(fn, device))
+    return [median(record) for record in times]
+
+
 def reset_peak_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
