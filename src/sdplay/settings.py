@@ -82,10 +82,7 @@ class ImageSettings(ModelSettings):
         """Reject values no model could use, with the option's name in the message."""
         if self.mode not in ("txt2img", "img2img", "inpaint"):
             raise SdplayError(f"unknown mode {self.mode!r}; choose txt2img, img2img or inpaint")
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < MIN_SIZE):
-                raise SdplayError(f"--{name} must be a whole number of at least {MIN_SIZE} pixels, got {value!r}")
+        _check_size(self.width, self.height)
         _check_int("steps", self.steps, 1)
         _check_int("num", self.num, 1)
         _check_int("batch-size", self.batch_size, 1)
@@ -135,6 +132,12 @@ class ImageSettings(ModelSettings):
         if unknown:
             raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
+
+
+def _check_size(width: Any, height: Any) -> None:
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and (not isinstance(value, int) or value < MIN_SIZE):
+            raise SdplayError(f"--{name} must be a whole number of at least {MIN_SIZE} pixels, got {value!r}")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

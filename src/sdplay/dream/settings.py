@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..devices import default_batch_size
 from ..errors import SdplayError
 from ..schedulers import canonical_sampler
-from ..settings import MIN_SIZE, ModelSettings, _check_int, _round_size
+from ..settings import ModelSettings, _check_int, _check_size, _round_size
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -101,10 +101,7 @@ class DreamSettings(ModelSettings):
             raise SdplayError(f"these settings are for {self.mode!r}, not dream")
         if not any(p.strip() for p in self.prompts) and not self.images:
             raise SdplayError('no prompt given: sdplay dream "a prompt" ["another prompt" ...] (or --image FILE)')
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < MIN_SIZE):
-                raise SdplayError(f"--{name} must be a whole number of at least {MIN_SIZE} pixels, got {value!r}")
+        _check_size(self.width, self.height)
         _check_int("steps", self.steps, 1)
         _check_int("frames", self.frames, 1)
         _check_int("total-frames", self.total_frames, 2)
