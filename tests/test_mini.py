@@ -86,6 +86,8 @@ def test_words_it_does_not_know_are_dropped_with_one_warning(caplog) -> None:
     warnings = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(warnings) == 1 and "artstation" in warnings[0] and "trending" in warnings[0]
     assert classify(run.pil_images[0]).background == "blue"
+    sdplay.generate("a red circle on a blue background, trending on artstation", model=MINI, seed=1, steps=2)
+    assert sum("dropped" in r.getMessage() for r in caplog.records) == 1  # once per model, not per call
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++_2m", "unipc"])

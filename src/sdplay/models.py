@@ -126,6 +126,7 @@ class Model:
         self.base = base
         self.original_scheduler = base.scheduler
         self._pipelines: dict[str, Any] = {}
+        self._dropped_words: set[frozenset[str]] = set()  # warned about once per model
         if self.is_inpainting_model:
             self._pipelines["inpaint"] = base
         else:
@@ -201,14 +202,16 @@ class Model:
         return {token[: -len("</w>")] for token in vocab if token.endswith("</w>")}
 
     def clean_prompt(self, prompt: str) -> str:
-        """Drop words a word-level tokenizer does not know, with one warning line."""
+        """Drop words a word-level tokenizer does not know, with one warning line (once per model and
+        set of words: a walk or an animation encodes its prompts again and again)."""
         words = self.known_words()
         if words is None or not prompt:
             return prompt
         tokens = re.findall(r"[a-z0-9]+", prompt.lower())
-        unknown = [t for t in tokens if t not in words]
-        if unknown:
-            log.warning("%s does not know the words %s; they were dropped", self.name, ", ".join(sorted(set(unknown))))
+        unknown = frozenset(t for t in tokens if t not in words)
+        if unknown and unknown not in self._dropped_words:
+            self._dropped_words.add(unknown)
+            log.warning("%s does not know the words %s; they were dropped", self.name, ", ".join(sorted(unknown)))
         return " ".join(t for t in tokens if t in words)
 
 

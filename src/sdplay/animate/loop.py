@@ -226,8 +226,7 @@ class Renderer:
 
     def redraw(self, image: torch.Tensor, frame: int, keep: float) -> tuple[torch.Tensor, bool]:
         """img2img keeping `keep` of the picture (Deforum's strength); (result, whether it diffused)."""
-        job = Job(frame, image, keep)
-        return (self.diffuse([job])[0], True) if self.diffuses(job) else (quantise(image), False)
+        return self.diffuse_all([Job(frame, image, keep)])[0]
 
     def diffuses(self, job: Job) -> bool:
         """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
