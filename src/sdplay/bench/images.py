@@ -191,7 +191,8 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
         figure("UNet GFLOP per step", "GFLOP", flops / 1e9),
         figure("share of matmul peak per UNet step", "fraction", flops / step_time / peak),
     ]
-    if device.type == "cpu" and dtype == torch.float32 and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    eager = not hasattr(unet, "_orig_mod")  # a bf16 copy would compile again: compare eager with eager only
+    if device.type == "cpu" and dtype == torch.float32 and eager and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         rows.append(bench_bf16_step(unet, latents, context, timestep, step_time, repeats))
     return rows
 
