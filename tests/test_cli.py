@@ -107,6 +107,7 @@ def test_user_mistakes_are_one_error_line_and_exit_2(tiny_model, args, message) 
 def test_info_and_models() -> None:
     info = sdplay("info", "--device", "cpu")
     assert info.exit_code == 0 and "diffusers" in info.stdout and "cpu" in info.stdout
+    assert "cpu bf16" in info.stdout  # whether --dtype bf16 is worth trying here
     models = sdplay("models")
     assert models.exit_code == 0 and "sd15" in models.stdout and "mini" in models.stdout
 

@@ -39,6 +39,9 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
         "default model": default_model_spec(),
         "hf token": "set" if os.environ.get("HF_TOKEN") else "from the cached login, if any",
     }
+    if chosen.type == "cpu":
+        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        info["cpu bf16"] = "native: --dtype bf16 runs SD-size models about 2x faster" if native else "not native"
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)
         info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
