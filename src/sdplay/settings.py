@@ -13,7 +13,7 @@ import math
 import random
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import SdplayError
 from .schedulers import canonical_sampler
@@ -26,6 +26,9 @@ log = logging.getLogger("sdplay")
 MIN_SIZE = 64
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
 SIZE_MULTIPLE = 8
+
+
+S = TypeVar("S", bound="ModelSettings")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,15 @@ class ModelSettings:
         from .models import LoadOptions
 
         return LoadOptions(**self.model_fields(), token=token, local_only=local_only)
+
+    @classmethod
+    def from_dict(cls: type[S], data: dict[str, Any]) -> S:
+        """Settings from a mapping (a settings.json, a config file); an unknown key is an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -124,14 +136,6 @@ class ImageSettings(ModelSettings):
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImageSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**data)
 
 
 def _check_size(width: Any, height: Any) -> None:
