@@ -109,6 +109,8 @@ def test_depth_estimator_loads_lazily_and_maps_near_to_one(tmp_path) -> None:
     assert estimator._pipe is None
     depth = estimator.depth(texture(64, 96))
     assert depth.shape == (1, 1, 64, 96) and float(depth.min()) == pytest.approx(1.0) and float(depth.max()) == 2.0
+    half = DepthEstimator(str(tiny_depth_model), torch.device("cpu"), dtype=torch.bfloat16)  # the model's dtype
+    assert (half.depth(texture(64, 96)) - depth).abs().mean() < 0.1 and half._pipe.model.dtype == torch.bfloat16
     flat = DepthEstimator("none", torch.device("cpu")).depth(texture(64, 64))
     assert torch.equal(flat, torch.ones(1, 1, 64, 64))
     with pytest.raises(SdplayError, match="could not load depth model .*--depth-model none"):

@@ -24,8 +24,11 @@ log = logging.getLogger("sdplay")
 class DepthEstimator:
     """Depth maps for (1, 3, H, W) frames in [0, 1]; `spec` is a hub id, a local folder or `none`."""
 
-    def __init__(self, spec: str, device: torch.device, local_only: bool = False) -> None:
-        self.spec, self.device, self.local_only = spec, device, local_only
+    def __init__(
+        self, spec: str, device: torch.device, local_only: bool = False, dtype: torch.dtype = torch.float32
+    ) -> None:
+        """`dtype` is the diffusion model's: half precision on a GPU halves the depth pass of every 3D frame."""
+        self.spec, self.device, self.local_only, self.dtype = spec, device, local_only, dtype
         self._pipe: Any = None
 
     @property
@@ -47,12 +50,12 @@ class DepthEstimator:
                 ) from exc
             pipe.model.eval()
             try:
-                pipe.model.to(self.device)
+                pipe.model.to(self.device, self.dtype)
             except RuntimeError as exc:
                 if not is_out_of_memory(exc):
                     raise
                 log.warning("the depth model does not fit on %s; it runs on the CPU instead", self.device)
-                pipe.model.to("cpu")
+                pipe.model.to("cpu", torch.float32)
             self._pipe = pipe
         return self._pipe
 

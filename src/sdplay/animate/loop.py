@@ -104,7 +104,8 @@ class Renderer:
         self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
         use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
-        self.depth_model = DepthEstimator(settings.depth_model if wants_depth else "none", self.device, local_only)
+        depth_spec = settings.depth_model if wants_depth else "none"
+        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, model.dtype)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.reference: torch.Tensor | None = None
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
