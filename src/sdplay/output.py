@@ -7,6 +7,7 @@ two runs race for it; the next free number is taken instead.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import deque
@@ -15,10 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
+from .errors import SdplayError
+
 T = TypeVar("T")
+log = logging.getLogger("sdplay")
 
 DEFAULT_ROOT = Path("outputs")
 SETTINGS_FILE = "settings.json"
@@ -66,6 +70,39 @@ def save_png(image: Image.Image, path_for: Callable[[int], Path], start: int, pa
 
 def frame_path(run_dir: Path) -> Callable[[int], Path]:
     return lambda n: run_dir / f"{n:04d}.png"
+
+
+def save_frame(run_dir: Path, index: int, image: Image.Image, parameters: str) -> Path:
+    """Frame N of a video run as exactly NNNN.png; a file already there is never replaced."""
+    path = save_png(image, frame_path(run_dir), index, parameters)
+    if path != frame_path(run_dir)(index):
+        path.unlink()
+        raise SdplayError(f"{frame_path(run_dir)(index)} already exists; resume from a copy of {run_dir}")
+    return path
+
+
+def finished_frames(run_dir: Path) -> int:
+    """How many frames (0000.png, 0001.png, ...) an interrupted video run finished.
+
+    A frame cut off mid-write does not open; it is removed so it gets written again, and so are
+    the frames after it (frames are written on two threads, so a killed run can leave a whole
+    frame after a cut one; they are made again identically).
+    """
+    path_of = frame_path(run_dir)
+    done = 0
+    while path_of(done).exists():
+        try:
+            with Image.open(path_of(done)) as image:
+                image.load()
+        except (UnidentifiedImageError, OSError):
+            log.warning("%s was cut off by the interrupt; it is made again", path_of(done).name)
+            later = done
+            while path_of(later).exists():
+                path_of(later).unlink()
+                later += 1
+            break
+        done += 1
+    return done
 
 
 def format_parameters(prompt: str, negative: str, fields: dict[str, Any]) -> str:

@@ -31,9 +31,11 @@ from ..models import Model
 from ..output import (
     SETTINGS_FILE,
     BackgroundWriter,
+    finished_frames,
     format_parameters,
     frame_path,
     new_run_dir,
+    save_frame,
     save_png,
     write_settings,
 )
@@ -267,7 +269,7 @@ class Renderer:
 
     def diffuse_all(self, jobs: list[Job]) -> list[tuple[torch.Tensor, bool]]:
         """`redraw`/`draw` for frames of one call shape at once: (result, whether it diffused) each."""
-        if not jobs or not self.diffuses(jobs[0]):
+        if not self.diffuses(jobs[0]):
             return [(quantise(job.image), False) for job in jobs]  # type: ignore[arg-type]
         return [(image, True) for image in self.diffuse(jobs)]
 
@@ -346,11 +348,11 @@ def independent_batches(r: Renderer, start: int) -> Iterator[list[int]]:
     for chunk in chunks:
         if chunk[-1] < start:
             continue
-        group = [chunk[0]]
+        group, shape = [chunk[0]], r.call_shape(chunk[0])
         for frame in chunk[1:]:
-            if r.call_shape(frame) != r.call_shape(group[0]):
+            if r.call_shape(frame) != shape:
                 yield group
-                group = []
+                group, shape = [], r.call_shape(frame)
             group.append(frame)
         yield group
 
@@ -467,7 +469,6 @@ def run_animation(
     its last frame on disk and makes exactly the frames an uninterrupted run makes.
     """
     from ..api import model_for
-    from ..dream import finished_frames
 
     run_dir = Path(resume) if resume is not None else None
     if run_dir is not None:
@@ -549,10 +550,7 @@ def _read_frame(run_dir: Path | None, index: int) -> Image.Image:
 
 def write_frame(run_dir: Path, frame: Frame) -> Path:
     """Frame N as exactly NNNN.png (never replacing a file), and its depth map when one was made."""
-    path = save_png(to_pil(frame.image), frame_path(run_dir), frame.index, frame.parameters)
-    if path != frame_path(run_dir)(frame.index):
-        path.unlink()
-        raise SdplayError(f"{frame_path(run_dir)(frame.index)} already exists; resume from a copy of {run_dir}")
+    path = save_frame(run_dir, frame.index, to_pil(frame.image), frame.parameters)
     if frame.depth is not None:
         folder = run_dir / DEPTH_FOLDER
         folder.mkdir(exist_ok=True)

@@ -262,10 +262,10 @@ class AnimationSettings(ModelSettings):
     def _steps_for(self, model_steps: int) -> int:
         """The model's own step count, raised for few-step models (LCM, turbo) so that every img2img
         frame still runs that many steps: Deforum keeps 65% of a frame, and 1 step x 35% is none."""
-        keeps = self.series()["strength_schedule"]
-        kept = float(keeps[keeps < 1].max(initial=0.0))
         if model_steps > FEW_STEPS or self.animation_mode not in ("2D", "3D", "Video Input"):
             return model_steps
+        keeps = self.series()["strength_schedule"]
+        kept = float(keeps[keeps < 1].max(initial=0.0))
         steps = model_steps
         while int(steps * (1 - kept)) < model_steps and steps < MAX_RAISED_STEPS:
             steps += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .denoise import DreamFrame
-from .run import DreamRun, finished_frames, read_run_settings, run_dream
+from .run import DreamRun, read_run_settings, run_dream
 from .settings import DreamSettings
 from .walk import audio_speeds, frame_positions, lerp, locate, slerp
 
@@ -25,7 +25,6 @@ __all__ = [
     "DreamSettings",
     "audio_speeds",
     "dream",
-    "finished_frames",
     "frame_positions",
     "lerp",
     "locate",

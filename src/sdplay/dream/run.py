@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import SdplayError
-from ..output import SETTINGS_FILE, BackgroundWriter, frame_path, new_run_dir, save_png, write_settings
+from ..output import (
+    SETTINGS_FILE,
+    BackgroundWriter,
+    finished_frames,
+    frame_path,
+    new_run_dir,
+    save_frame,
+    write_settings,
+)
 from ..settings import read_config
 from .denoise import DreamFrame, StepCallback, iter_frames
 from .plan import plan_walk, read_dream_inputs
@@ -34,30 +42,6 @@ class DreamRun:
     replaced: int = 0
 
 
-def finished_frames(run_dir: Path) -> int:
-    """How many frames (0000.png, 0001.png, ...) an interrupted run finished.
-
-    A frame cut off mid-write does not open; it is removed so it gets written again, and so are
-    the frames after it (frames are written on two threads, so a killed run can leave a whole
-    frame after a cut one; they are made again identically).
-    """
-    path_of = frame_path(run_dir)
-    done = 0
-    while path_of(done).exists():
-        try:
-            with Image.open(path_of(done)) as image:
-                image.load()
-        except (UnidentifiedImageError, OSError):
-            log.warning("%s was cut off by the interrupt; it is made again", path_of(done).name)
-            later = done
-            while path_of(later).exists():
-                path_of(later).unlink()
-                later += 1
-            break
-        done += 1
-    return done
-
-
 def read_run_settings(run_dir: str | Path) -> DreamSettings:
     run_dir = Path(run_dir)
     if not (run_dir / SETTINGS_FILE).is_file():
@@ -66,12 +50,7 @@ def read_run_settings(run_dir: str | Path) -> DreamSettings:
 
 
 def write_frame(run_dir: Path, frame: DreamFrame) -> Path:
-    """Write frame N as exactly NNNN.png; a file already there is never replaced."""
-    path = save_png(frame.image, frame_path(run_dir), frame.index, frame.parameters)
-    if path != frame_path(run_dir)(frame.index):
-        path.unlink()
-        raise SdplayError(f"{frame_path(run_dir)(frame.index)} already exists; resume from a copy of {run_dir}")
-    return path
+    return save_frame(run_dir, frame.index, frame.image, frame.parameters)
 
 
 def write_videos(run_dir: Path, settings: DreamSettings, count: int) -> list[Path]:
@@ -86,10 +65,10 @@ def write_videos(run_dir: Path, settings: DreamSettings, count: int) -> list[Pat
             log.info("%s is already there; kept as it is", target)
             written.append(target)
             continue
-        partial = run_dir / f".{VIDEO_NAME}.partial.{kind}"
+        unfinished = run_dir / f".{VIDEO_NAME}.partial.{kind}"
         audio = settings.audio if kind == "mp4" else None
-        write_video(paths, partial, settings.fps, audio=audio)
-        _claim(partial, target)
+        write_video(paths, unfinished, settings.fps, audio=audio)
+        _claim(unfinished, target)
         written.append(target)
     return written
 
