@@ -9,6 +9,7 @@ from animate_helpers import texture
 
 from sdplay.animate.color import (
     adjust_contrast,
+    color_reference,
     hsv_to_rgb,
     lab_to_rgb,
     match_colors,
@@ -23,7 +24,7 @@ from sdplay.animate.noise import add_noise
 def test_colour_coherence_pulls_a_frame_to_the_reference_histogram(mode: str) -> None:
     reference = texture(64, 64, seed=1)
     drifted = texture(64, 64, seed=2) * torch.tensor([0.5, 0.6, 0.4]).view(1, 3, 1, 1) + 0.3
-    matched = match_colors(drifted, reference, mode)
+    matched = match_colors(drifted, color_reference(reference, mode))
     levels = torch.linspace(0.1, 0.9, 9)
 
     def quantiles(image: torch.Tensor) -> torch.Tensor:
@@ -54,7 +55,7 @@ def scikit_image_match(image: torch.Tensor, reference: torch.Tensor, mode: str) 
 def test_colour_coherence_gives_scikit_images_result(mode: str, seed: int) -> None:
     reference = texture(64, 64, seed=seed)
     drifted = texture(64, 64, seed=seed + 10) * torch.tensor([0.5, 0.6, 0.4]).view(1, 3, 1, 1) + 0.3
-    matched = match_colors(drifted, reference, mode)
+    matched = match_colors(drifted, color_reference(reference, mode))
     assert matched.dtype == drifted.dtype
     # Computed in float64 like scikit-image (~1e-14 apart); what is left is the float32 result's rounding.
     assert torch.allclose(matched.double(), scikit_image_match(drifted, reference, mode), rtol=0, atol=1e-6)
@@ -63,7 +64,7 @@ def test_colour_coherence_gives_scikit_images_result(mode: str, seed: int) -> No
 def test_colour_coherence_copes_with_a_grey_reference() -> None:
     grey = torch.full((1, 3, 32, 32), 0.5)  # one value per channel, hue and saturation 0
     for mode in ("RGB", "HSV", "LAB"):
-        matched = match_colors(texture(32, 32), grey, mode)
+        matched = match_colors(texture(32, 32), color_reference(grey, mode))
         assert torch.allclose(matched, grey, atol=1e-5), mode
 
 

@@ -9,6 +9,7 @@ rewritten in torch, so the frame stays on its device from warp to VAE encode.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,28 +25,48 @@ _WHITE = torch.tensor([0.95047, 1.0, 1.08883], dtype=torch.float64).view(3, 1, 1
 _HSV_SECTORS = torch.tensor([[0, 3, 2], [1, 0, 2], [2, 0, 3], [2, 1, 0], [3, 2, 0], [0, 2, 1]])
 
 
-def match_colors(image: torch.Tensor, reference: torch.Tensor, mode: str) -> torch.Tensor:
-    """Match a (1, 3, H, W) frame's per-channel histograms to the reference's in `mode` space.
+@dataclass(frozen=True)
+class ColorReference:
+    """A reference frame's histograms in one colour space (per channel: its distinct values and
+    their cumulative quantiles), computed once and matched against every frame after it."""
 
-    Runs on the frame's device, in float64 where the device has it (all but MPS): float32 merges
-    nearby colours, which moves the matched values by up to ~2e-3 against scikit-image's.
+    mode: str
+    values: list[torch.Tensor]
+    quantiles: list[torch.Tensor]
+
+
+def color_reference(reference: torch.Tensor, mode: str) -> ColorReference:
+    """The histograms of a (1, 3, H, W) frame in `mode` space (RGB, HSV or LAB).
+
+    Computed in float64 where the device has it (all but MPS): float32 merges nearby colours,
+    which moves the matched values by up to ~2e-3 against scikit-image's.
     """
-    to_space, from_space = _SPACES[mode]
-    dtype = torch.float32 if image.device.type == "mps" else torch.float64
-    source = to_space(image[0].to(dtype).clamp(0, 1))
-    template = to_space(reference[0].to(source).clamp(0, 1))
-    matched = torch.stack([match_histogram(s, t) for s, t in zip(source, template, strict=True)])
+    dtype = torch.float32 if reference.device.type == "mps" else torch.float64
+    template = _SPACES[mode][0](reference[0].to(dtype).clamp(0, 1))
+    values, quantiles = [], []
+    for channel in template:
+        distinct, counts = torch.unique(channel.flatten(), return_counts=True)
+        values.append(distinct)
+        quantiles.append(counts.cumsum(0).to(dtype) / channel.numel())
+    return ColorReference(mode, values, quantiles)
+
+
+def match_colors(image: torch.Tensor, reference: ColorReference) -> torch.Tensor:
+    """Match a (1, 3, H, W) frame's per-channel histograms to the reference's, on the frame's device."""
+    to_space, from_space = _SPACES[reference.mode]
+    source = to_space(image[0].to(reference.values[0].dtype).clamp(0, 1))
+    matched = torch.stack(
+        [match_histogram(*parts) for parts in zip(source, reference.values, reference.quantiles, strict=True)]
+    )
     return from_space(matched).clamp_(0, 1)[None].to(image.dtype)
 
 
-def match_histogram(source: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
+def match_histogram(source: torch.Tensor, values: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
     """skimage's histogram matching of one float channel: each source value becomes the
     template value at the same quantile (cumulative share of pixels), linearly interpolated."""
     _, lookup, counts = torch.unique(source.flatten(), return_inverse=True, return_counts=True)
-    template_values, template_counts = torch.unique(template.flatten(), return_counts=True)
-    quantiles = counts.cumsum(0).to(source.dtype) / source.numel()
-    template_quantiles = template_counts.cumsum(0).to(source.dtype) / template.numel()
-    return interp(quantiles, template_quantiles, template_values)[lookup].view_as(source)
+    source_quantiles = counts.cumsum(0).to(source.dtype) / source.numel()
+    return interp(source_quantiles, quantiles, values)[lookup].view_as(source)
 
 
 def interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:

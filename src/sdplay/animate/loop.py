@@ -39,7 +39,7 @@ from ..output import (
     save_png,
     write_settings,
 )
-from .color import adjust_contrast, match_colors, unsharp_mask
+from .color import ColorReference, adjust_contrast, color_reference, match_colors, unsharp_mask
 from .depth import DepthEstimator
 from .noise import add_noise
 from .settings import AnimationSettings, frame_seed, load_settings_file
@@ -109,7 +109,7 @@ class Renderer:
         depth_spec = settings.depth_model if wants_depth else "none"
         self.depth_model = DepthEstimator(depth_spec, self.device, local_only, model.dtype)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
-        self.reference: torch.Tensor | None = None
+        self.reference: ColorReference | None = None
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ per-frame values
@@ -208,12 +208,17 @@ class Renderer:
 
     # ------------------------------------------------------------------ diffusion
 
+    def use_reference(self, image: torch.Tensor) -> None:
+        """The frame later frames' colours are matched to; its histograms are computed once here."""
+        coherence = self.settings.color_coherence
+        space = "LAB" if coherence == "Video Input" else coherence  # Deforum matches a video in LAB
+        self.reference = color_reference(image, space)
+
     def prepare(self, image: torch.Tensor, frame: int) -> torch.Tensor:
         """Colour coherence, contrast, unsharp mask and noise: what img2img starts from."""
         s, v = self.settings, lambda name: self.value(name, frame)
         if s.color_coherence != "None" and self.reference is not None:
-            space = "LAB" if s.color_coherence == "Video Input" else s.color_coherence  # Deforum matches video in LAB
-            image = match_colors(image, self.reference, space)
+            image = match_colors(image, self.reference)
         image = adjust_contrast(image, v("contrast_schedule"))
         image = unsharp_mask(
             image, int(v("kernel_schedule")), v("sigma_schedule"), v("amount_schedule"), v("threshold_schedule")
@@ -365,16 +370,18 @@ def video_frames(r: Renderer, video: list[Image.Image], start: int) -> Iterator[
     """
     s = r.settings
     every = s.color_coherence_video_every_N_frames
+    anchor = None  # the video frame the reference was made from
     for frames in independent_batches(r, start):
         jobs = []
         for frame in frames:
             source = from_pil(fit(video[frame], s.W, s.H), r.device)
-            if s.color_coherence == "Video Input":
-                r.reference = from_pil(fit(video[frame - frame % every], s.W, s.H), r.device)
+            if s.color_coherence == "Video Input" and anchor != frame - frame % every:
+                anchor = frame - frame % every
+                r.use_reference(from_pil(fit(video[anchor], s.W, s.H), r.device))
             jobs.append(Job(frame, r.prepare(source, frame), r.value("strength_schedule", frame)))
         for job, (image, diffused) in zip(jobs, r.diffuse_all(jobs), strict=True):
             if job.frame == 0 and s.color_coherence in ("RGB", "HSV", "LAB"):
-                r.reference = image
+                r.use_reference(image)
             extra = {"Denoising strength": round(1 - job.keep, 4)} if diffused else {}
             yield Frame(job.frame, image, r.parameters(job.frame, extra), True, r.depth_of(image)[1])
 
@@ -515,8 +522,8 @@ def frames_from(
 ) -> Iterator[Frame]:
     """The frames of the run from where it stands: fresh, or after `done` frames already in `run_dir`."""
     s = r.settings
-    if done:
-        r.reference = from_pil(_read_frame(run_dir, 0), r.device) if s.color_coherence != "Video Input" else None
+    if done and s.color_coherence not in ("None", "Video Input"):
+        r.use_reference(from_pil(_read_frame(run_dir, 0), r.device))
     if s.animation_mode == "Video Input":
         yield from video_frames(r, video, done)
         return
@@ -537,7 +544,7 @@ def frames_from(
         start = replace(made, depth=depth_map)
         yield start
         if s.color_coherence != "None":
-            r.reference = start.image
+            r.use_reference(start.image)
     yield from motion_frames(r, start, depth)
 
 
