@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import torch
 from typer.testing import CliRunner
 
 import sdplay
-from sdplay.bench.random_models import save_random_tiny_vae
+from sdplay.animate.depth import DepthEstimator
+from sdplay.bench.random_models import save_random_depth_model, save_random_tiny_vae
 from sdplay.cli import app
 
 
@@ -44,3 +46,12 @@ def test_a_random_taesd_stands_in_for_the_tiny_vae_offline(tiny_model, tmp_path)
     taesd = save_random_tiny_vae(tmp_path)
     run = sdplay.generate("a", model=str(tiny_model), tiny_vae=str(taesd), device="cpu", steps=1, seed=1)
     assert run.pil_images[0].size == (64, 64)
+
+
+def test_a_random_depth_anything_v2_small_stands_in_for_the_default_depth_model(tmp_path) -> None:
+    depth = DepthEstimator(str(save_random_depth_model(tmp_path)), torch.device("cpu"))
+    picture = torch.rand(1, 3, 48, 64)
+    normalised = depth.normalised(picture)
+    assert normalised.shape == (1, 1, 48, 64) and float(normalised.min()) == 0 and float(normalised.max()) == 1
+    weights = sum(p.numel() for p in depth._load().model.parameters())
+    assert 24e6 < weights < 26e6  # the published Small model has 24.8 M parameters

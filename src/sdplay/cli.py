@@ -452,7 +452,11 @@ def bench(
         str | None, typer.Option("--tiny-vae", help="Tiny VAE: auto, a folder, or random (TAESD's shape).")
     ] = None,
     depth_model: Annotated[
-        str, typer.Option("--depth-model", help="Depth model for the 3D figures (none = flat depth).")
+        str,
+        typer.Option(
+            "--depth-model",
+            help="Depth model for the 3D figures: none (flat), a folder, or random (Depth Anything V2 Small's shape).",
+        ),
     ] = "none",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,

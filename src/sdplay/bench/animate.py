@@ -148,9 +148,15 @@ def measure_animate(
 
 
 def bench_animate(
-    base: ModelSettings, repeats: int, depth_model: str = "none", frames: int = 8, naive: bool = True
+    base: ModelSettings,
+    repeats: int,
+    depth_model: str = "none",
+    depth_label: str | None = None,
+    frames: int = 8,
+    naive: bool = True,
 ) -> list[dict]:
-    """The animate rows of `sdplay bench` (depth `none` = flat depth: no depth network is timed)."""
+    """The animate rows of `sdplay bench` (depth `none` = flat depth: no depth network is timed);
+    `depth_label` names the depth model in the rows where its spec is a scratch folder."""
     rows = []
     for result in measure_animate(base, depth_model, frames, base.steps, base.width, repeats, naive):
         if result["mode"] == "Video Input":
@@ -158,6 +164,6 @@ def bench_animate(
         else:
             name = f"animate {result['mode']} cadence {result['cadence']} frames/s"
         if result["mode"] == "3D":
-            name += f" (depth: {depth_model})"
+            name += f" (depth: {depth_label or depth_model})"
         rows.append(figure(name, "1/s", result["fps"], result.get("naive_fps"), "naive per-frame loop"))
     return rows

@@ -165,13 +165,14 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
     pipe = model.base
     unet, device, dtype = pipe.unet, model.device, model.dtype
     factor = model.vae_scale_factor
-    latents = torch.randn(
-        2, unet.config.in_channels, settings.height // factor, settings.width // factor, device=device, dtype=dtype
-    )
-    context = torch.randn(
-        2, pipe.tokenizer.model_max_length, unet.config.cross_attention_dim, device=device, dtype=dtype
-    )
-    timestep = torch.tensor(500, device=device)
+    with torch.inference_mode():  # inference tensors, as in a pipeline call: a compiled UNet would recompile for others
+        latents = torch.randn(
+            2, unet.config.in_channels, settings.height // factor, settings.width // factor, device=device, dtype=dtype
+        )
+        context = torch.randn(
+            2, pipe.tokenizer.model_max_length, unet.config.cross_attention_dim, device=device, dtype=dtype
+        )
+        timestep = torch.tensor(500, device=device)
 
     def step() -> None:
         with torch.inference_mode():

@@ -106,3 +106,32 @@ def save_random_tiny_vae(folder: Path) -> Path:
     target = folder / "random-taesd"
     AutoencoderTiny().save_pretrained(target)
     return target
+
+
+def save_random_depth_model(folder: Path) -> Path:
+    """Depth Anything V2 Small's architecture (sdplay's default depth model: a DINOv2 ViT-S/14 with
+    a DPT head, 518-pixel input) with random weights: 3D-with-depth frames timed offline."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    from transformers.models.dpt import DPTImageProcessorPil
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=384,
+        num_attention_heads=6,
+        num_hidden_layers=12,
+        patch_size=14,
+        image_size=518,
+        out_indices=[3, 6, 9, 12],
+        reshape_hidden_states=False,
+    )
+    target = folder / "random-depth-anything-v2-small"
+    DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=backbone)).save_pretrained(target)
+    DPTImageProcessorPil(
+        size={"height": 518, "width": 518},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        do_pad=False,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(target)
+    return target

@@ -17,7 +17,7 @@ from ..settings import ImageSettings
 from .animate import bench_animate
 from .dream import bench_dream
 from .images import bench_images
-from .random_models import ARCHITECTURES, save_random_pipeline, save_random_tiny_vae
+from .random_models import ARCHITECTURES, save_random_depth_model, save_random_pipeline, save_random_tiny_vae
 
 
 def machine() -> dict[str, Any]:
@@ -45,7 +45,8 @@ def run_bench(
     depth_model: str = "none",
 ) -> dict[str, Any]:
     """Measure every section on one model; `model` may be `random:sd15` (or `random:sd15-turbo`) for
-    SD 1.5's architecture with random weights, and `tiny_vae` `random` for TAESD's."""
+    SD 1.5's architecture with random weights, `tiny_vae` `random` for TAESD's and `depth_model`
+    `random` for Depth Anything V2 Small's."""
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
@@ -58,6 +59,7 @@ def run_bench(
             spec = model
         if tiny_vae == "random":
             tiny_vae = str(save_random_tiny_vae(Path(scratch)))
+        depth_spec = str(save_random_depth_model(Path(scratch))) if depth_model == "random" else depth_model
         base = ImageSettings(
             prompt="a red circle on a blue background",
             model=spec,
@@ -74,7 +76,7 @@ def run_bench(
         started = time.perf_counter()
         rows = bench_images(base, repeats, naive)
         rows += bench_dream(base, repeats)
-        rows += bench_animate(base, repeats, depth_model, naive=naive)
+        rows += bench_animate(base, repeats, depth_spec, depth_model, naive=naive)
     return {
         "machine": machine(),
         "model": model,
