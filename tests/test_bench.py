@@ -55,3 +55,15 @@ def test_a_random_depth_anything_v2_small_stands_in_for_the_default_depth_model(
     assert normalised.shape == (1, 1, 48, 64) and float(normalised.min()) == 0 and float(normalised.max()) == 1
     weights = sum(p.numel() for p in depth._load().model.parameters())
     assert 24e6 < weights < 26e6  # the published Small model has 24.8 M parameters
+
+
+def test_a_bench_cut_short_keeps_the_sections_it_finished(tiny_model, tmp_path, monkeypatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sdplay.bench.run.bench_dream", interrupted)
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", str(tiny_model), "--device", "cpu", "--repeats", "1", "--steps", "2", "--no-naive"]
+    CliRunner().invoke(app, [*args, "--json", str(out)])
+    names = {row["figure"] for row in json.loads(out.read_text())["figures"]}
+    assert "txt2img s/image" in names and not any(name.startswith("dream") for name in names)

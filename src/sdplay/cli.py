@@ -10,6 +10,7 @@ import inspect
 import logging
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -467,10 +468,10 @@ def bench(
     def measure() -> None:
         from .bench.run import print_table, run_bench, write_json
 
-        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model)
+        save = None if json_out is None else partial(write_json, path=json_out)  # after each section
+        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save)
         print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
         if json_out is not None:
-            write_json(report, json_out)
             print(json_out)
 
     guarded(debug, measure)

@@ -6,6 +6,7 @@ import json
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,12 @@ def run_bench(
     compile: bool = False,
     tiny_vae: str | None = None,
     depth_model: str = "none",
+    on_section: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Measure every section on one model; `model` may be `random:sd15` (or `random:sd15-turbo`) for
     SD 1.5's architecture with random weights, `tiny_vae` `random` for TAESD's and `depth_model`
-    `random` for Depth Anything V2 Small's."""
+    `random` for Depth Anything V2 Small's. `on_section` gets the report so far after each section
+    (images, dream, animate): a run cut short keeps what it finished."""
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
@@ -74,19 +77,27 @@ def run_bench(
             tiny_vae=tiny_vae,
         )
         started = time.perf_counter()
-        rows = bench_images(base, repeats, naive)
-        rows += bench_dream(base, repeats)
-        rows += bench_animate(base, repeats, depth_spec, depth_model, naive=naive)
-    return {
-        "machine": machine(),
-        "model": model,
-        "device": device,
-        "dtype": dtype,
-        "repeats": repeats,
-        "depth_model": depth_model,
-        "seconds": round(time.perf_counter() - started, 1),
-        "figures": rows,
-    }
+        report = {
+            "machine": machine(),
+            "model": model,
+            "device": device,
+            "dtype": dtype,
+            "repeats": repeats,
+            "depth_model": depth_model,
+            "seconds": 0.0,
+            "figures": [],
+        }
+        sections = (
+            lambda: bench_images(base, repeats, naive),
+            lambda: bench_dream(base, repeats),
+            lambda: bench_animate(base, repeats, depth_spec, depth_model, naive=naive),
+        )
+        for section in sections:
+            report["figures"] += section()
+            report["seconds"] = round(time.perf_counter() - started, 1)
+            if on_section is not None:
+                on_section(report)
+    return report
 
 
 def print_table(report: dict[str, Any], console: Console) -> None:
