@@ -67,3 +67,9 @@ def test_a_bench_cut_short_keeps_the_sections_it_finished(tiny_model, tmp_path, 
     CliRunner().invoke(app, [*args, "--json", str(out)])
     names = {row["figure"] for row in json.loads(out.read_text())["figures"]}
     assert "txt2img s/image" in names and not any(name.startswith("dream") for name in names)
+
+
+def test_a_missing_gpu_is_reported_before_any_model_is_built(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = CliRunner().invoke(app, ["bench", "--model", "random:sd15", "--device", "cuda"])
+    assert result.exit_code == 2 and "no CUDA GPU" in result.stderr

@@ -14,6 +14,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ..devices import resolve_device
 from ..settings import ImageSettings
 from .animate import bench_animate
 from .dream import bench_dream
@@ -50,6 +51,7 @@ def run_bench(
     SD 1.5's architecture with random weights, `tiny_vae` `random` for TAESD's and `depth_model`
     `random` for Depth Anything V2 Small's. `on_section` gets the report so far after each section
     (images, dream, animate): a run cut short keeps what it finished."""
+    resolve_device(device)  # a device that is not there is an error before minutes of building models
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
