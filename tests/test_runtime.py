@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from tiny_models import save_tiny_autoencoder, save_tiny_lora
 
 import sdplay
@@ -52,9 +53,15 @@ def test_a_missing_lora_file_is_named(tiny_model, tmp_path) -> None:
         image(model=str(tiny_model), lora=str(tmp_path / "missing.safetensors"))
 
 
-def test_compile_wraps_the_unet_and_both_vae_halves_and_keeps_the_picture(tiny_model, picture) -> None:
+def test_compile_wraps_the_unet_and_both_vae_halves_and_keeps_the_picture(
+    tiny_model, picture, mask, monkeypatch
+) -> None:
     pipe = load_model(str(tiny_model), device="cpu", compile=True).pipeline("img2img")
     assert all(type(part).__name__ == "OptimizedModule" for part in (pipe.unet, pipe.vae.encoder, pipe.vae.decoder))
     plain = image(model=str(tiny_model), mode="img2img", init=str(picture))
     compiled = image(model=str(tiny_model), mode="img2img", init=str(picture), compile=True)
     assert np.abs(plain - compiled).mean() < 1.0
+    # every mode hands the compiled modules tensors of one layout: switching modes compiles nothing again
+    monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
+    image(model=str(tiny_model), compile=True)
+    image(model=str(tiny_model), mode="inpaint", init=str(picture), mask=str(mask), compile=True)

@@ -65,6 +65,17 @@ def compile_pipeline(pipe: Any) -> None:
     pipe.unet = torch.compile(pipe.unet, mode=mode, fullgraph=False)
     pipe.vae.encoder = torch.compile(pipe.vae.encoder, mode=mode, fullgraph=False)
     pipe.vae.decoder = torch.compile(pipe.vae.decoder, mode=mode, fullgraph=False)
+    for part in (pipe.unet, pipe.vae.encoder, pipe.vae.decoder):
+        part.register_forward_pre_hook(_contiguous_input)
+
+
+def _contiguous_input(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """One memory layout into each compiled module, whichever mode calls it. Compiled code is
+    guarded on strides, and a pipeline's tensors come channels-last or not depending on where they
+    were made (a PIL picture, a compiled encoder, randn), so each mode switch would compile again."""
+    if args and isinstance(args[0], torch.Tensor) and not args[0].is_contiguous():
+        return (args[0].contiguous(), *args[1:])
+    return None
 
 
 def is_sdxl(pipe: Any) -> bool:

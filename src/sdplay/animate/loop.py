@@ -78,10 +78,8 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def from_pil(image: Image.Image, device: torch.device) -> torch.Tensor:
-    """A contiguous (1, 3, H, W) tensor: the permuted numpy view would be channels-last, and a
-    compiled VAE or UNet recompiles for every change of memory layout it sees."""
     pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
-    return pixels.to(device).float().contiguous() / 255
+    return pixels.to(device).float() / 255
 
 
 def quantise(image: torch.Tensor) -> torch.Tensor:

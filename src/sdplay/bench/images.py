@@ -172,11 +172,20 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
         context = torch.randn(
             2, pipe.tokenizer.model_max_length, unet.config.cross_attention_dim, device=device, dtype=dtype
         )
-        timestep = torch.tensor(500, device=device)
+        pipe.scheduler.set_timesteps(settings.steps, device=device)
+        timestep = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
 
-    def step() -> None:
+    def step() -> None:  # called as the pipelines call it: a compiled UNet reuses their graph
         with torch.inference_mode():
-            unet(latents, timestep, encoder_hidden_states=context)
+            unet(
+                latents,
+                timestep,
+                encoder_hidden_states=context,
+                timestep_cond=None,
+                cross_attention_kwargs=None,
+                added_cond_kwargs=None,
+                return_dict=False,
+            )
 
     def decode() -> None:
         with torch.inference_mode():
