@@ -48,10 +48,12 @@ BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_line
 
 
 def byte_tokenizer(folder: Path, vocab_size: int):
-    """A CLIP tokenizer of single characters whose ids fit any CLIP text model's vocabulary."""
+    """A CLIP tokenizer of CLIP's 256 byte symbols alone (no merges), whose ids fit any CLIP text
+    model's vocabulary: like CLIP's own it spells any word, so prompts reach it whole."""
     from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    symbols = [chr(c) for c in range(ord("!"), ord("~") + 1)]
+    symbols = list(bytes_to_unicode().values())
     vocab = {s: i for i, s in enumerate(symbols)}
     vocab.update({s + "</w>": len(vocab) for s in symbols})
     vocab["<|startoftext|>"] = vocab_size - 2
