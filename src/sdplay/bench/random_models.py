@@ -113,8 +113,7 @@ def save_random_tiny_vae(folder: Path) -> Path:
 def save_random_depth_model(folder: Path) -> Path:
     """Depth Anything V2 Small's architecture (sdplay's default depth model: a DINOv2 ViT-S/14 with
     a DPT head, 518-pixel input) with random weights: 3D-with-depth frames timed offline."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-    from transformers.models.dpt import DPTImageProcessorPil
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
     torch.manual_seed(0)
     backbone = Dinov2Config(
@@ -128,7 +127,7 @@ def save_random_depth_model(folder: Path) -> Path:
     )
     target = folder / "random-depth-anything-v2-small"
     DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=backbone)).save_pretrained(target)
-    DPTImageProcessorPil(
+    DPTImageProcessor(
         size={"height": 518, "width": 518},
         keep_aspect_ratio=True,
         ensure_multiple_of=14,
