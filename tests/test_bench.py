@@ -73,3 +73,9 @@ def test_a_missing_gpu_is_reported_before_any_model_is_built(monkeypatch) -> Non
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = CliRunner().invoke(app, ["bench", "--model", "random:sd15", "--device", "cuda"])
     assert result.exit_code == 2 and "no CUDA GPU" in result.stderr
+
+
+def test_a_json_path_in_a_missing_folder_is_refused_before_measuring(tmp_path) -> None:
+    out = tmp_path / "missing" / "bench.json"
+    result = CliRunner().invoke(app, ["bench", "--model", "mini", "--device", "cpu", "--json", str(out)])
+    assert result.exit_code == 2 and "does not exist" in result.stderr and not out.parent.exists()

@@ -468,6 +468,8 @@ def bench(
     def measure() -> None:
         from .bench.run import print_table, run_bench, write_json
 
+        if json_out is not None and not json_out.parent.is_dir():  # before minutes of measuring, not after
+            raise SdplayError(f"--json {json_out}: the folder {json_out.parent} does not exist")
         save = None if json_out is None else partial(write_json, path=json_out)  # after each section
         report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save)
         print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
