@@ -65,3 +65,18 @@ def test_compile_wraps_the_unet_and_both_vae_halves_and_keeps_the_picture(
     monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
     image(model=str(tiny_model), compile=True)
     image(model=str(tiny_model), mode="inpaint", init=str(picture), mask=str(mask), compile=True)
+
+
+def test_pipelines_know_their_device_without_walking_their_modules(tiny_model, picture, monkeypatch) -> None:
+    model = load_model(str(tiny_model), device="cpu")
+    modes = [model.pipeline(mode) for mode in ("txt2img", "img2img", "inpaint")]
+    assert [pipe._execution_device for pipe in modes] == [torch.device("cpu")] * 3
+    assert [type(pipe).__name__ for pipe in modes] == [
+        "StableDiffusionPipeline",
+        "StableDiffusionImg2ImgPipeline",
+        "StableDiffusionInpaintPipeline",
+    ]
+    walks = []
+    monkeypatch.setattr(torch.nn.Module, "modules", lambda module: walks.append(module) or iter(()))
+    image(model=str(tiny_model), mode="img2img", init=str(picture))
+    assert walks == []

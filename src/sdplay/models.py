@@ -18,7 +18,7 @@ import torch
 
 from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
-from .runtime import adapt_pipeline
+from .runtime import adapt_pipeline, pin_execution_device
 from .settings import ModelSettings
 
 log = logging.getLogger("sdplay")
@@ -127,6 +127,7 @@ class Model:
         self.original_scheduler = base.scheduler
         self._pipelines: dict[str, Any] = {}
         self._dropped_words: set[frozenset[str]] = set()  # warned about once per model
+        pin_execution_device(base, device)
         if self.is_inpainting_model:
             self._pipelines["inpaint"] = base
         else:
@@ -188,6 +189,7 @@ class Model:
             }[mode]
             pipe = auto.from_pipe(self.base)
             pipe.set_progress_bar_config(disable=True)
+            pin_execution_device(pipe, self.device)
             self._pipelines[mode] = pipe
         return self._pipelines[mode]
 
