@@ -75,7 +75,7 @@ def test_img2img_and_inpaint(tiny_model, picture, mask, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert read_parameters(written(result)[0])["Denoising strength"] == "0.5"
     result = sdplay(
-        "inpaint", "x", "--init", picture, "--mask", mask, "--model", tiny_model, "--steps", 2, "--outdir", tmp_path
+        "inpaint", "x", "--image", picture, "--mask", mask, "--model", tiny_model, "--steps", 2, "--outdir", tmp_path
     )
     assert result.exit_code == 0, result.output
     assert written(result)[0].parent.parent == tmp_path / "inpaint"
@@ -90,6 +90,7 @@ def test_img2img_and_inpaint(tiny_model, picture, mask, tmp_path) -> None:
         (["txt2img", "x", "--model", "nonsense"], "unknown model"),
         (["txt2img", "x", "--device", "cuda"], "no CUDA GPU"),
         (["img2img", "x", "--init", "missing.png"], "init image not found"),
+        (["img2img", "x", "-i", "missing.png"], "init image not found"),
         (["img2img", "x", "--strength", "2", "--init", "missing.png"], "--strength"),
         (["inpaint", "x", "--init", "missing.png"], "mask"),
         (["txt2img"], "no prompt"),

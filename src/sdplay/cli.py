@@ -44,7 +44,7 @@ PROMPT = inspect.Parameter(
     default=None,
     annotation=Annotated[str | None, typer.Argument(help="What to draw (may come from --config instead).")],
 )
-INIT = _opt(Path | None, None, "--init", help="Init image file.")
+INIT = _opt(Path | None, None, "--init", "--image", "-i", help="Init image file.")
 MASK = _opt(Path | None, None, "--mask", help="Mask image: white = repaint, black = keep.")
 STRENGTH = _opt(float | None, None, "--strength", help="How much to change the init image, 0..1.")
 
@@ -123,7 +123,7 @@ MODE_OPTIONS = {
 }
 MODE_HELP = {
     "txt2img": "Draw images from a prompt.",
-    "img2img": "Redraw an init image guided by a prompt (--init IMG --strength S).",
+    "img2img": "Redraw an init image guided by a prompt (--init/--image IMG --strength S).",
     "inpaint": "Repaint the white part of a mask on an init image (--init IMG --mask IMG).",
 }
 
