@@ -12,6 +12,7 @@ from sdplay.output import (
     BackgroundWriter,
     LegacyWriter,
     RunWriter,
+    finished_frames,
     format_parameters,
     new_run_dir,
     parse_parameters,
@@ -69,3 +70,12 @@ def test_background_writes_come_back_in_order_and_all_finish(tmp_path) -> None:
         handed += [item for item, _ in writer.finish()]
     assert handed == [0, 1, 2]  # in order, up to the failed write, which raises in the caller
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.txt", "1.txt", "2.txt", "4.txt", "5.txt"]  # all queued
+
+
+def test_an_interrupted_run_keeps_the_frames_finished_in_a_row(tmp_path) -> None:
+    for n in (0, 1, 3, 4):
+        Image.new("RGB", (8, 8), "red").save(tmp_path / f"{n:04d}.png")
+    (tmp_path / "0004.png").write_bytes((tmp_path / "0004.png").read_bytes()[:20])  # cut off mid-write
+    (tmp_path / "settings.json").write_text("{}")
+    assert finished_frames(tmp_path) == 2  # 0002.png was never written: 0003 and 0004 are made again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0000.png", "0001.png", "settings.json"]

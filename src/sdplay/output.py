@@ -83,27 +83,31 @@ def save_frame(run_dir: Path, index: int, image: Image.Image, parameters: str) -
 
 
 def finished_frames(run_dir: Path) -> int:
-    """How many frames (0000.png, 0001.png, ...) an interrupted video run finished.
+    """How many frames (0000.png, 0001.png, ...) an interrupted video run finished in a row.
 
-    A frame cut off mid-write does not open; it is removed so it gets written again, and so are
-    the frames after it (frames are written on two threads, so a killed run can leave a whole
-    frame after a cut one; they are made again identically).
+    Frames are written on several threads, so an interrupt can leave a frame cut off mid-write
+    (it does not open) or missing while later ones are whole. That frame and every one after it
+    are removed, to be made again identically.
     """
     path_of = frame_path(run_dir)
     done = 0
-    while path_of(done).exists():
-        try:
-            with Image.open(path_of(done)) as image:
-                image.load()
-        except (UnidentifiedImageError, OSError):
-            log.warning("%s was cut off by the interrupt; it is made again", path_of(done).name)
-            later = done
-            while path_of(later).exists():
-                path_of(later).unlink()
-                later += 1
-            break
+    while path_of(done).exists() and _opens(path_of(done)):
         done += 1
+    later = sorted(path for path in run_dir.glob("*.png") if path.stem.isdigit() and int(path.stem) >= done)
+    if later:
+        log.warning("frames from %s on were cut off by the interrupt; they are made again", path_of(done).name)
+        for path in later:
+            path.unlink()
     return done
+
+
+def _opens(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError):
+        return False
+    return True
 
 
 def format_parameters(prompt: str, negative: str, fields: dict[str, Any]) -> str:
