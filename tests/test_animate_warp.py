@@ -105,16 +105,19 @@ def test_3d_near_pixels_move_more_than_far_ones() -> None:
 
 def test_depth_estimator_loads_lazily_and_maps_near_to_one(tmp_path) -> None:
     tiny_depth_model = save_tiny_depth_model(tmp_path)
-    estimator = DepthEstimator(str(tiny_depth_model), torch.device("cpu"))
-    assert estimator._pipe is None
+    estimator = DepthEstimator(str(tiny_depth_model), torch.device("cpu"), local_only=True)  # as with --local-only
+    assert estimator._loaded is None
     depth = estimator.depth(texture(64, 96))
     assert depth.shape == (1, 1, 64, 96) and float(depth.min()) == pytest.approx(1.0) and float(depth.max()) == 2.0
     half = DepthEstimator(str(tiny_depth_model), torch.device("cpu"), dtype=torch.bfloat16)  # the model's dtype
-    assert (half.depth(texture(64, 96)) - depth).abs().mean() < 0.1 and half._pipe.model.dtype == torch.bfloat16
+    assert (half.depth(texture(64, 96)) - depth).abs().mean() < 0.1 and half._loaded[0].dtype == torch.bfloat16
     flat = DepthEstimator("none", torch.device("cpu")).depth(texture(64, 64))
     assert torch.equal(flat, torch.ones(1, 1, 64, 64))
-    with pytest.raises(SdplayError, match="could not load depth model .*--depth-model none"):
-        DepthEstimator(str(tiny_depth_model / "missing"), torch.device("cpu"), local_only=True).depth(texture())
+    with pytest.raises(SdplayError, match="could not load depth model .*: folder not found.*--depth-model none"):
+        DepthEstimator(str(tiny_depth_model / "missing"), torch.device("cpu"))  # at once, not at the first 3D frame
+    unreachable = DepthEstimator("nobody/no-such-depth-model", torch.device("cpu"), local_only=True)
+    with pytest.raises(SdplayError, match="could not load depth model .*no network or a wrong id.*--depth-model none"):
+        unreachable.depth(texture())
 
 
 def test_equalised_depth_spreads_evenly() -> None:

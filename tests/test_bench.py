@@ -53,7 +53,8 @@ def test_a_random_depth_anything_v2_small_stands_in_for_the_default_depth_model(
     picture = torch.rand(1, 3, 48, 64)
     normalised = depth.normalised(picture)
     assert normalised.shape == (1, 1, 48, 64) and float(normalised.min()) == 0 and float(normalised.max()) == 1
-    weights = sum(p.numel() for p in depth._load().model.parameters())
+    model, _ = depth._load()
+    weights = sum(p.numel() for p in model.parameters())
     assert 24e6 < weights < 26e6  # the published Small model has 24.8 M parameters
 
 
@@ -79,3 +80,9 @@ def test_a_json_path_in_a_missing_folder_is_refused_before_measuring(tmp_path) -
     out = tmp_path / "missing" / "bench.json"
     result = CliRunner().invoke(app, ["bench", "--model", "mini", "--device", "cpu", "--json", str(out)])
     assert result.exit_code == 2 and "does not exist" in result.stderr and not out.parent.exists()
+
+
+def test_a_missing_depth_folder_is_refused_before_measuring(tmp_path) -> None:
+    missing = tmp_path / "no-depth-model"
+    result = CliRunner().invoke(app, ["bench", "--model", "random:sd15", "--depth-model", str(missing)])
+    assert result.exit_code == 2 and "could not load depth model" in result.stderr

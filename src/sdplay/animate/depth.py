@@ -1,7 +1,7 @@
-"""Per-pixel depth for the 3D warp, from transformers' depth-estimation pipeline.
+"""Per-pixel depth for the 3D warp, from a transformers depth-estimation model (Depth Anything, DPT...).
 
 The model is loaded on first use only (a 2D run never loads it), on the frames' device, with a
-CPU fallback when it does not fit. Frames go in as device tensors: the pipeline's own image
+CPU fallback when it does not fit. Frames go in as device tensors: the model's own image
 processor settings (size, multiple, mean, std) are applied with torch, so no PIL round trip.
 The prediction (larger = nearer) is normalised to [0, 1] and histogram-equalised to n; the
 depth handed to the warp is 2 - n: near = 1, far = 2. The spec `none` means flat depth (all 1).
@@ -17,8 +17,18 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SdplayError, is_out_of_memory
+from ..models import is_missing_path
 
 log = logging.getLogger("sdplay")
+
+ADVICE = "Use --depth-model PATH (a local folder), --depth-model none (flat depth) or --set use_depth_warping=false"
+
+
+def check_depth_spec(spec: str) -> None:
+    """A depth model given as a path that is not there is an error at the start of a run, not
+    when its first 3D frame needs depth."""
+    if is_missing_path(spec):
+        raise SdplayError(f"could not load depth model {spec!r}: folder not found. {ADVICE}")
 
 
 class DepthEstimator:
@@ -28,50 +38,50 @@ class DepthEstimator:
         self, spec: str, device: torch.device, local_only: bool = False, dtype: torch.dtype = torch.float32
     ) -> None:
         """`dtype` is the diffusion model's: half precision on a GPU halves the depth pass of every 3D frame."""
+        check_depth_spec(spec)
         self.spec, self.device, self.local_only, self.dtype = spec, device, local_only, dtype
-        self._pipe: Any = None
+        self._loaded: tuple[Any, Any] | None = None
 
     @property
     def flat(self) -> bool:
         return self.spec.strip().lower() == "none"
 
-    def _load(self) -> Any:
-        if self._pipe is None:
-            from transformers import pipeline
+    def _load(self) -> tuple[Any, Any]:
+        """(model, image processor), loaded on first use. Not through transformers' `pipeline()`:
+        from 5.x on it refuses `local_files_only` among the model's arguments (a traceback with
+        --local-only), and only these two are used."""
+        if self._loaded is None:
+            from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
+            hub = {"local_files_only": self.local_only}
             try:
-                pipe = pipeline("depth-estimation", model=self.spec, device="cpu", model_kwargs=self._kwargs())
+                processor = AutoImageProcessor.from_pretrained(self.spec, **hub)
+                model = AutoModelForDepthEstimation.from_pretrained(self.spec, **hub).eval()
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 reason = " ".join(str(exc).split()).split(". ")[0]
                 raise SdplayError(
-                    f"could not load depth model {self.spec!r} (no network or a wrong id?): {reason}. "
-                    "Use --depth-model PATH (a local folder), --depth-model none (flat depth) "
-                    "or --set use_depth_warping=false"
+                    f"could not load depth model {self.spec!r} (no network or a wrong id?): {reason}. {ADVICE}"
                 ) from exc
-            pipe.model.eval()
             try:
-                pipe.model.to(self.device, self.dtype)
+                model.to(self.device, self.dtype)
             except RuntimeError as exc:
                 if not is_out_of_memory(exc):
                     raise
                 log.warning("the depth model does not fit on %s; it runs on the CPU instead", self.device)
-                pipe.model.to("cpu", torch.float32)
-            self._pipe = pipe
-        return self._pipe
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {"local_files_only": True} if self.local_only else {}
+                model.to("cpu", torch.float32)
+            self._loaded = (model, processor)
+        return self._loaded
 
     def normalised(self, image: torch.Tensor) -> torch.Tensor:
         """n in [0, 1] (1 = nearest), histogram-equalised, as (1, 1, H, W) on the frame's device."""
         height, width = image.shape[-2:]
         if self.flat:
             return torch.ones(1, 1, height, width, device=image.device)  # all at depth 1
-        pipe = self._load()
-        model_device = next(pipe.model.parameters()).device
-        pixels = _prepare(image.to(model_device, torch.float32), pipe.image_processor)
+        model, processor = self._load()
+        model_device = next(model.parameters()).device
+        pixels = _prepare(image.to(model_device, torch.float32), processor)
         with torch.inference_mode():
-            predicted = pipe.model(pixel_values=pixels.to(pipe.model.dtype)).predicted_depth
+            predicted = model(pixel_values=pixels.to(model.dtype)).predicted_depth
         predicted = F.interpolate(predicted.float()[:, None], (height, width), mode="bilinear", align_corners=False)
         return equalise(predicted.to(image.device))
 

@@ -14,6 +14,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from ..animate.depth import check_depth_spec
 from ..devices import resolve_device
 from ..settings import ImageSettings
 from .animate import bench_animate
@@ -52,6 +53,7 @@ def run_bench(
     `random` for Depth Anything V2 Small's. `on_section` gets the report so far after each section
     (images, dream, animate): a run cut short keeps what it finished."""
     resolve_device(device)  # a device that is not there is an error before minutes of building models
+    check_depth_spec(depth_model)  # and a depth folder that is not there, before the 3D rows
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
