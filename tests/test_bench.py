@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -82,7 +83,8 @@ def test_a_json_path_in_a_missing_folder_is_refused_before_measuring(tmp_path) -
     assert result.exit_code == 2 and "does not exist" in result.stderr and not out.parent.exists()
 
 
-def test_a_missing_depth_folder_is_refused_before_measuring(tmp_path) -> None:
+def test_a_missing_depth_folder_is_refused_before_measuring(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("sdplay.bench.run.save_random_pipeline", lambda *args: pytest.fail("a model was built"))
     missing = tmp_path / "no-depth-model"
     result = CliRunner().invoke(app, ["bench", "--model", "random:sd15", "--depth-model", str(missing)])
     assert result.exit_code == 2 and "could not load depth model" in result.stderr
