@@ -175,9 +175,9 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
         pipe.scheduler.set_timesteps(settings.steps, device=device)
         timestep = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps) // 2]
 
-    def step() -> None:  # called as the pipelines call it: a compiled UNet reuses their graph
+    def step(module: Any = unet) -> None:  # called as the pipelines call it: a compiled UNet reuses their graph
         with torch.inference_mode():
-            unet(
+            module(
                 latents,
                 timestep,
                 encoder_hidden_states=context,
@@ -193,7 +193,9 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
 
     step()
     step_time = timed(step, device, max(3, repeats))
-    flops = unet_flops(step)
+    # counted on the plain module: the counter's global module hooks, met by a compiled UNet, leave it
+    # running at eager speed afterwards (every compiled figure after this one was eager-slow)
+    flops = unet_flops(lambda: step(getattr(unet, "_orig_mod", unet)))
     peak = matmul_flops_per_s(device, dtype)
     rows = [
         figure("UNet steps/s (batch 2, CFG)", "1/s", 1 / step_time),
