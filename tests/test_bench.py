@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import sdplay
 from sdplay.animate.depth import DepthEstimator
+from sdplay.bench.markdown import table
 from sdplay.bench.random_models import save_random_depth_model, save_random_tiny_vae
 from sdplay.cli import app
 
@@ -36,6 +37,9 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
         if "baseline" in row:
             assert row["ratio"] > 0 and row["baseline_is"]
     assert "txt2img s/image" in result.stdout
+    assert report["settings"] == {"steps": 2, "size": None, "compile": False, "tiny_vae": None, "naive": True}
+    readme_rows = table([report]).splitlines()[2:]  # the README table, model column with the settings
+    assert len(readme_rows) == len(report["figures"]) and "tiny-sd (auto, 2 steps) | model load |" in readme_rows[0]
 
 
 def test_bench_rejects_an_unknown_architecture() -> None:

@@ -20,10 +20,25 @@ def table(reports: list[dict[str, Any]]) -> str:
             baseline = f"{row['baseline']:.4g} {unit}" if "baseline" in row else ""
             ratio = f"{row['ratio']:.2f}x" if "ratio" in row else ""
             lines.append(
-                f"| {where} | {report['model']} ({report['dtype']}) | {row['figure']} | {row['ours']:.4g} {unit} "
+                f"| {where} | {report['model']} ({setup(report)}) | {row['figure']} | {row['ours']:.4g} {unit} "
                 f"| {baseline} | {ratio} | {row.get('baseline_is', '')} |"
             )
     return "\n".join(lines)
+
+
+def setup(report: dict[str, Any]) -> str:
+    """The dtype and every non-default setting a report was measured with, e.g. `fp16, compiled, 4 steps`."""
+    settings = report.get("settings", {})
+    parts = [report["dtype"]]
+    if settings.get("compile"):
+        parts.append("compiled")
+    if settings.get("tiny_vae"):
+        parts.append(f"tiny VAE {settings['tiny_vae']}")
+    if settings.get("steps"):
+        parts.append(f"{settings['steps']} steps")
+    if settings.get("size"):
+        parts.append(f"{settings['size']} px")
+    return ", ".join(parts)
 
 
 def main(paths: list[str]) -> None:

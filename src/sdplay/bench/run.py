@@ -64,6 +64,7 @@ def run_bench(
             spec = str(save_random_pipeline(arch, Path(scratch)))
         else:
             spec = model
+        tiny_vae_label = tiny_vae
         if tiny_vae == "random":
             tiny_vae = str(save_random_tiny_vae(Path(scratch)))
         depth_spec = str(save_random_depth_model(Path(scratch))) if depth_model == "random" else depth_model
@@ -88,6 +89,7 @@ def run_bench(
             "dtype": dtype,
             "repeats": repeats,
             "depth_model": depth_model,
+            "settings": {"steps": steps, "size": size, "compile": compile, "tiny_vae": tiny_vae_label, "naive": naive},
             "seconds": 0.0,
             "figures": [],
         }
