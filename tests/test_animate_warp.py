@@ -120,6 +120,15 @@ def test_depth_estimator_loads_lazily_and_maps_near_to_one(tmp_path) -> None:
         unreachable.depth(texture())
 
 
+def test_compile_covers_the_depth_model_and_keeps_its_depth(tmp_path) -> None:
+    tiny_depth_model = str(save_tiny_depth_model(tmp_path))
+    frame = texture(64, 96)
+    compiled = DepthEstimator(tiny_depth_model, torch.device("cpu"), compile=True)
+    depth = compiled.depth(frame)
+    assert type(compiled._loaded[0]).__name__ == "OptimizedModule"
+    assert (depth - DepthEstimator(tiny_depth_model, torch.device("cpu")).depth(frame)).abs().max() < 1e-2
+
+
 def test_equalised_depth_spreads_evenly() -> None:
     skewed = torch.linspace(0, 1, 10_000).pow(6).reshape(1, 1, 100, 100)
     flat_histogram = torch.histc(equalise(skewed), bins=4, min=0, max=1)

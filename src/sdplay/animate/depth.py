@@ -35,11 +35,18 @@ class DepthEstimator:
     """Depth maps for (1, 3, H, W) frames in [0, 1]; `spec` is a hub id, a local folder or `none`."""
 
     def __init__(
-        self, spec: str, device: torch.device, local_only: bool = False, dtype: torch.dtype = torch.float32
+        self,
+        spec: str,
+        device: torch.device,
+        local_only: bool = False,
+        dtype: torch.dtype = torch.float32,
+        compile: bool = False,
     ) -> None:
-        """`dtype` is the diffusion model's: half precision on a GPU halves the depth pass of every 3D frame."""
+        """`dtype` is the diffusion model's: half precision on a GPU halves the depth pass of every 3D frame.
+        `compile` (with --compile) compiles the depth model too: in 3D it runs once per diffused frame."""
         check_depth_spec(spec)
         self.spec, self.device, self.local_only, self.dtype = spec, device, local_only, dtype
+        self.compile = compile
         self._loaded: tuple[Any, Any] | None = None
 
     @property
@@ -69,7 +76,7 @@ class DepthEstimator:
                     raise
                 log.warning("the depth model does not fit on %s; it runs on the CPU instead", self.device)
                 model.to("cpu", torch.float32)
-            self._loaded = (model, processor)
+            self._loaded = (torch.compile(model) if self.compile else model, processor)
         return self._loaded
 
     def normalised(self, image: torch.Tensor) -> torch.Tensor:

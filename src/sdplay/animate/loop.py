@@ -107,7 +107,7 @@ class Renderer:
         use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
         depth_spec = settings.depth_model if wants_depth else "none"
-        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, model.dtype)
+        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, model.dtype, settings.compile)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.reference: ColorReference | None = None
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
