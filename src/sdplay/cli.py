@@ -83,7 +83,10 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
         "attention_slicing",
     ),
     (_opt(bool | None, None, "--vae-tiling", help="Decode large images tile by tile."), "vae_tiling"),
-    (_opt(bool | None, None, "--compile", help="torch.compile the UNet and VAE (slow first call)."), "compile"),
+    (
+        _opt(bool | None, None, "--compile", help="torch.compile the UNet, VAE and depth model (slow first call)."),
+        "compile",
+    ),
     (
         _opt(
             str | None, None, "--tiny-vae", help="Tiny VAE for fast decoding: auto (TAESD/TAESDXL), a folder or hub id."
@@ -448,7 +451,9 @@ def bench(
     steps: Annotated[int | None, typer.Option("--steps", help="Denoising steps (default: the model's).")] = None,
     size: Annotated[int | None, typer.Option("--size", help="Image size (default: the model's native size).")] = None,
     naive: Annotated[bool, typer.Option("--naive/--no-naive", help="Also time the fresh-pipeline baselines.")] = True,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the UNet and VAE first.")] = False,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the UNet, VAE and depth model first.")
+    ] = False,
     tiny_vae: Annotated[
         str | None, typer.Option("--tiny-vae", help="Tiny VAE: auto, a folder, or random (TAESD's shape).")
     ] = None,
