@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from animate_helpers import save_tiny_depth_model
 from PIL import Image
 
-from sdplay.animate.loop import run_animation
+from sdplay.animate.loop import Renderer, run_animation
 from sdplay.animate.settings import AnimationSettings, load_settings_file
+from sdplay.api import model_for
 from sdplay.output import read_parameters
 from sdplay.video import read_video_frames, write_video
 
@@ -183,3 +185,18 @@ def test_init_image_and_still_frames(tiny_model, picture, tmp_path) -> None:
     kept = small(tiny_model, max_frames=1, use_init=True, init_image=str(picture), strength=1.0)
     first = run_animation(kept, tmp_path).frame_paths[0]
     assert np.array_equal(pixels(first), pixels(picture))
+
+
+@pytest.mark.parametrize(
+    ("native", "dtype", "expected"),
+    [(True, "auto", torch.bfloat16), (True, "fp32", torch.float32), (False, "auto", torch.float32)],
+)
+def test_depth_runs_in_bf16_on_a_cpu_with_native_bf16_unless_fp32_was_asked_for(
+    tiny_model, depth_model, monkeypatch, native, dtype, expected
+) -> None:
+    monkeypatch.setattr("sdplay.devices.cpu_has_native_bf16", lambda: native)
+    settings = small(tiny_model, animation_mode="3D", depth_model=str(depth_model), dtype=dtype)
+    renderer = Renderer(settings, model_for(settings))
+    assert renderer.model.dtype == torch.float32 and renderer.depth_model.dtype == expected
+    depth, _ = renderer.depth_of(torch.rand(1, 3, 64, 64))
+    assert depth.dtype == torch.float32 and float(depth.min()) == pytest.approx(1.0)

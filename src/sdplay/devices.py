@@ -51,6 +51,20 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return DTYPES[name]
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: bf16 matmuls run at up to twice the fp32 rate instead of being emulated."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def depth_dtype(requested: str, device: torch.device, model_dtype: torch.dtype) -> torch.dtype:
+    """The depth model's dtype: the diffusion model's, except bf16 on a CPU with native bf16 when
+    the dtype was left to `auto`. The depth pass is most of a 3D frame on the CPU (Depth Anything V2
+    Small at 518 pixels: 0.8 s fp32, 0.6 s bf16 on a 2-core Zen 4), and its map only steers a warp
+    after being ranked (histogram-equalised), which bf16's rounding barely moves."""
+    native = device.type == "cpu" and model_dtype == torch.float32 and cpu_has_native_bf16()
+    return torch.bfloat16 if (requested or "auto").lower() == "auto" and native else model_dtype
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in DTYPES.items()}[dtype]
 

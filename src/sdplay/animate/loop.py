@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..devices import depth_dtype
 from ..errors import SdplayError, out_of_memory_as_user_error
 from ..images import StepCallback, load_image, use_scheduler
 from ..models import Model
@@ -107,7 +108,8 @@ class Renderer:
         use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
         depth_spec = settings.depth_model if wants_depth else "none"
-        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, model.dtype, settings.compile)
+        dtype = depth_dtype(settings.dtype, self.device, model.dtype)
+        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, dtype, settings.compile)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.reference: ColorReference | None = None
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}

@@ -47,7 +47,7 @@ class NaiveRenderer(Renderer):
         return from_pil(to_pil(out), self.device), depth
 
     def depth_of(self, image: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        self.depth_model = DepthEstimator(self.depth_model.spec, self.device, dtype=self.depth_model.dtype)
+        self.depth_model = DepthEstimator(self.depth_model.spec, self.device, dtype=self.model.dtype)  # no bf16 switch
         return super().depth_of(image)
 
     def encoded(self, frame: int) -> dict[str, torch.Tensor]:

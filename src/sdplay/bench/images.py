@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from ..api import model_for, run_images
+from ..devices import cpu_has_native_bf16
 from ..models import Model, unload_all
 from ..settings import ImageSettings
 from .timing import peak_memory_mb, ratio, reset_peak_memory, timed, timed_side_by_side
@@ -204,7 +205,7 @@ def bench_parts(model: Model, settings: ImageSettings, repeats: int) -> list[dic
         figure("share of matmul peak per UNet step", "fraction", flops / step_time / peak),
     ]
     eager = not hasattr(unet, "_orig_mod")  # a bf16 copy would compile again: compare eager with eager only
-    if device.type == "cpu" and dtype == torch.float32 and eager and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if device.type == "cpu" and dtype == torch.float32 and eager and cpu_has_native_bf16():
         rows.append(bench_bf16_step(unet, latents, context, timestep, step_time, repeats))
     return rows
 
