@@ -14,9 +14,6 @@ Anything model is built (no network): it times the loop's own cost, not a real d
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import torch
 
 from sdplay.bench.animate import measure_animate
+from sdplay.bench.run import machine, print_json
 from sdplay.quiet import silence_libraries
 from sdplay.settings import ModelSettings
 
@@ -61,9 +59,7 @@ def measure(args: argparse.Namespace, depth_model: str) -> dict[str, Any]:
         "frames": args.frames,
         "repeats": args.repeats,
         "results": results,
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
+        "machine": machine(),
     }
 
 
@@ -78,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
             depth_model = str(save_tiny_depth_model(Path(folder)))
         report = measure(args, depth_model)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    print_json(report, args.json)
     return 0
 
 

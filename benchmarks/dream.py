@@ -11,9 +11,6 @@ both); only the number of frames per UNet call differs. Runs alternate (one-at-a
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 
 import torch
 
+from sdplay.bench.run import machine, print_json
 from sdplay.dream import DreamSettings, run_dream
 from sdplay.quiet import silence_libraries
 
@@ -92,9 +90,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "fps_one_at_a_time": round(fps["one_at_a_time"], 3),
         "fps_batched": round(fps["batched"], 3),
         "speedup": round(fps["batched"] / fps["one_at_a_time"], 3),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
+        "machine": machine(),
     }
 
 
@@ -102,10 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     silence_libraries()
     report = measure(args)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+    print_json(report, args.json)
     return 0
 
 

@@ -4,7 +4,7 @@
 On the CPU fp16 is slow; bf16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX) and large
 models (SD 1.5's UNet step 1.6-2.3x faster on a 2-core Zen 4, the mini model's not at all), and it
 moves every step's result by about 1%, so it is a choice (`--dtype bf16`; `sdplay bench` measures
-it) rather than the default.
+it) rather than the default. The depth model of 3D animations is the exception (`depth_dtype`).
 """
 
 from __future__ import annotations

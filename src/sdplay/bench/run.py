@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import tempfile
 import time
@@ -24,11 +25,13 @@ from .random_models import ARCHITECTURES, save_random_depth_model, save_random_p
 
 
 def machine() -> dict[str, Any]:
+    """What the figures were measured on (and how busy it was: the figures are only as good as that)."""
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -124,3 +127,10 @@ def print_table(report: dict[str, Any], console: Console) -> None:
 
 def write_json(report: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def print_json(report: dict[str, Any], path: Path | None = None) -> None:
+    """The report on stdout, and in `path` too when one is given (the standalone benchmark scripts)."""
+    print(json.dumps(report, indent=2))
+    if path is not None:
+        write_json(report, path)
