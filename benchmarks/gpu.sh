@@ -15,6 +15,10 @@
 #                  savers' peaks, every mode beside the naive loop; animate at 4 steps
 #   turbo          1-step turbo-style model, tiny VAE, compiled: the real-time animate path
 #   sd15-compiled  the same as sd15 compiled (warm-up reported apart), without the naive loops
+# and two that run only when named, to choose the compile mode sdplay uses on CUDA (inductor's
+# default now; unmeasured) by comparing them with `turbo`'s JSON:
+#   turbo-autotune    turbo with inductor's max-autotune (TORCHINDUCTOR_MAX_AUTOTUNE=1)
+#   turbo-cudagraphs  turbo with CUDA graphs (TORCHINDUCTOR_CUDAGRAPHS=1): launch overhead of a 1-step frame
 # Each set has a time limit and its JSON is rewritten after each section, so a set cut short
 # keeps what it finished.
 set -uo pipefail
@@ -36,11 +40,14 @@ bench() {  # set name, time limit in seconds, then `sdplay bench` options
     echo "$name: exit $? at ${SECONDS}s"
 }
 
+turbo=(--model random:sd15-turbo --tiny-vae random --compile --no-naive --repeats 3)
 for set in ${*:-sd15 turbo sd15-compiled}; do
     case $set in
         sd15) bench sd15 270 --model random:sd15 --steps 4 --repeats 1 ;;
-        turbo) bench turbo 150 --model random:sd15-turbo --tiny-vae random --compile --no-naive --repeats 3 ;;
+        turbo) bench turbo 150 "${turbo[@]}" ;;
         sd15-compiled) bench sd15-compiled 150 --model random:sd15 --steps 4 --compile --no-naive --repeats 2 ;;
-        *) echo "unknown set $set (sd15, turbo, sd15-compiled)" && exit 2 ;;
+        turbo-autotune) (export TORCHINDUCTOR_MAX_AUTOTUNE=1 && bench "$set" 280 "${turbo[@]}") ;;
+        turbo-cudagraphs) (export TORCHINDUCTOR_CUDAGRAPHS=1 && bench "$set" 200 "${turbo[@]}") ;;
+        *) echo "unknown set $set (sd15, turbo, sd15-compiled, turbo-autotune, turbo-cudagraphs)" && exit 2 ;;
     esac
 done
