@@ -144,3 +144,18 @@ def test_bad_flags_are_one_error_line_and_exit_2(args) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+
+
+def test_a_missing_file_is_reported_before_the_model_libraries_are_imported(tmp_path) -> None:
+    check = (
+        "import sys\n"
+        "from sdplay.cli import main\n"
+        "sys.argv = ['sdplay', 'img2img', 'x', '--init', 'missing.png', '--model', 'mini']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, sorted({'diffusers', 'transformers'} & set(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr  # no 3-4 s wait for their imports
+    assert result.stderr.startswith("error: init image not found: missing.png")

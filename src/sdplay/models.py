@@ -18,6 +18,7 @@ import torch
 
 from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
+from .quiet import mute_diffusers_bars
 from .runtime import adapt_pipeline, pin_execution_device
 from .settings import ModelSettings
 
@@ -246,6 +247,7 @@ def unload_all() -> None:
 def _load_pipeline(source: ModelSource, dtype: torch.dtype, options: LoadOptions) -> Any:
     import diffusers.pipelines.auto_pipeline  # noqa: F401  imported with the weights: mode switches then cost no import
 
+    mute_diffusers_bars()
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not options.safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import diffusers
-
 from .errors import SdplayError
 
 
@@ -71,6 +69,8 @@ def canonical_sampler(name: str) -> str:
 
 def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:
     """Build the named scheduler from the model's own scheduler config (betas, prediction type)."""
+    import diffusers  # here, not at the top: settings check sampler names long before a model loads
+
     sampler = SAMPLERS[canonical_sampler(name)]
     cls = getattr(diffusers, sampler.cls)
     return cls.from_config(base_config, **sampler.options)
