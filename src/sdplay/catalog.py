@@ -40,8 +40,8 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
         "hf token": "set" if os.environ.get("HF_TOKEN") else "from the cached login, if any",
     }
     if chosen.type == "cpu":
-        native = "native: --dtype bf16 runs SD-size models about 2x faster; 3D depth runs in bf16"
-        info["cpu bf16"] = native if cpu_has_native_bf16() else "not native"
+        native_message = "native: --dtype bf16 runs SD-size models about 2x faster; 3D depth runs in bf16"
+        info["cpu bf16"] = native_message if cpu_has_native_bf16() else "not native"
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)
         info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
