@@ -66,6 +66,16 @@ def test_bad_values_are_one_error_line(tiny_model, tmp_path) -> None:
         assert result.exit_code == 2, result.output
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(message), lines
+        assert not (tmp_path / "animate").exists()  # no run folder is left behind
+
+
+def test_a_missing_depth_model_is_one_error_line_and_leaves_no_run_folder(tiny_model, tmp_path) -> None:
+    config = small_yaml(tmp_path / "a.yaml", animation_mode="3D")
+    result = sdplay("-c", config, "--model", tiny_model, "--depth-model", tmp_path / "no-depth", "--outdir", tmp_path)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "could not load depth model" in errors[0] and "folder not found" in errors[0]
+    assert not (tmp_path / "animate").exists()
 
 
 def test_resume_from_the_command_line(tiny_model, tmp_path) -> None:

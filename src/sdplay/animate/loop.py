@@ -491,6 +491,7 @@ def run_animation(
     resolved, video = resolve(settings, model)
     if run_dir is not None and resolved != settings:
         raise SdplayError(f"{run_dir / SETTINGS_FILE} was edited since the run started; start a new run instead")
+    renderer = Renderer(resolved, model, on_step, local_only)  # before the folder: a missing depth model leaves none
     done = 0
     if run_dir is None:
         run_dir = new_run_dir(outdir, "animate", resolved.frame_prompts()[0][0] or "animation")
@@ -500,7 +501,6 @@ def run_animation(
         log.info("resuming %s after frame %d of %d", run_dir, done, resolved.max_frames)
     run = AnimationRun(resolved, run_dir)
     if done < resolved.max_frames:
-        renderer = Renderer(resolved, model, on_step, local_only)
 
         def record(written: list[tuple[Frame, Path]]) -> None:
             for frame, path in written:
