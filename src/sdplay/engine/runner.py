@@ -32,8 +32,9 @@ class RunResult:
     """What a job made: the resolved settings, its folder and files, and the pictures kept in memory.
 
     `images` holds every picture of an image mode, and a video mode's frames when nothing is
-    written; each carries its generation parameters in `image.info["parameters"]`. `flagged` lists pictures the safety checker blanked or replaced; `diffused` the
-    frames that went through the model in this session (animate's cadence skips some).
+    written; each carries its generation parameters in `image.info["parameters"]`. `flagged`
+    lists pictures the safety checker blanked or replaced; `diffused` the frames that went
+    through the model in this session (animate's cadence skips some).
     """
 
     job: Job
