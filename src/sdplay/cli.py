@@ -486,6 +486,65 @@ def bench(
     guarded(debug, measure)
 
 
+SERVER_OPTIONS: list[inspect.Parameter] = [
+    _opt(str, "127.0.0.1", "--host", help="Address to listen on; beyond loopback needs --auth or --token."),
+    _opt(int, 7860, "--port", help="Port (0 picks a free one; the address is printed)."),
+    _opt(str | None, None, "--model", "-m", help="Default model of jobs that name none (loaded at start)."),
+    _opt(str, "auto", "--device", help="auto, cpu, cuda or mps (the default of jobs)."),
+    _opt(str, "auto", "--dtype", help="auto, fp32, fp16 or bf16 (the default of jobs)."),
+    _opt(Path, Path("outputs"), "--outdir", "-o", help="Output root: runs and uploads; the only files served."),
+    _opt(int, 1, "--keep-models", help="Models kept loaded at once (switching frees the least recently used)."),
+    _opt(str | None, None, "--auth", help="USER:PASS: require HTTP Basic authentication."),
+    _opt(str | None, None, "--token", help="Require this bearer token (header, or ?token= once in a browser)."),
+    _opt(bool, False, "--insecure-no-auth", help="Listen beyond loopback with no authentication (anyone may run jobs)."),
+    _opt(int, 1024 * 1024, "--max-pixels", help="Largest width x height of a job."),
+    _opt(int, 150, "--max-steps", help="Most denoising steps of a job."),
+    _opt(int, 1000, "--max-frames", help="Most frames of a dream or animate job."),
+    _opt(int, 16, "--max-num", help="Most pictures of an image job (and batch size)."),
+    _opt(float, 20.0, "--max-upload-mb", help="Largest upload (MiB)."),
+    _opt(bool, False, "--debug", help="Show tracebacks and library messages."),
+]
+
+
+def server_command(page: bool) -> Callable[..., None]:
+    def command(**values: Any) -> None:
+        setup_logging(False, values["debug"])
+
+        def start() -> None:
+            from .server.config import Limits, ServerConfig
+            from .server.serve import serve
+
+            limits = Limits(
+                values["max_pixels"], values["max_steps"], values["max_frames"], values["max_num"],
+                values["max_upload_mb"],
+            )
+            model = values["model"]
+            if model and Path(model).expanduser().exists():
+                model = str(Path(model).expanduser().resolve())
+            config = ServerConfig(
+                host=values["host"], port=values["port"], outdir=values["outdir"], model=model,
+                device=values["device"], dtype=values["dtype"], keep_models=values["keep_models"],
+                auth=values["auth"], token=values["token"], insecure_no_auth=values["insecure_no_auth"],
+                limits=limits,
+            )
+            serve(config, page)
+
+        guarded(values["debug"], start)
+
+    command.__signature__ = inspect.Signature(SERVER_OPTIONS)  # type: ignore[attr-defined]
+    command.__doc__ = (
+        "Serve the web page and the HTTP job API on one queue (http://127.0.0.1:7860)."
+        if page
+        else "Serve the HTTP job API (OpenAPI at /docs) on one queue, without the page."
+    )
+    command.__name__ = "ui" if page else "serve"
+    return command
+
+
+app.command("serve")(server_command(page=False))
+app.command("ui")(server_command(page=True))
+
+
 def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException

@@ -218,7 +218,8 @@ class Model:
         return " ".join(t for t in tokens if t in words)
 
 
-_LOADED: dict[tuple, Model] = {}
+_LOADED: dict[tuple, Model] = {}  # least recently used first
+KEEP_MODELS = 1  # sets of weights kept loaded at once; a server may keep more (`sdplay serve --keep-models N`)
 
 
 def load_model(spec: str | None = None, options: LoadOptions | None = None, **kwargs: Any) -> Model:
@@ -229,14 +230,20 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     dtype = resolve_dtype(options.dtype, device)
     key = (source, str(device), dtype, replace(options, model=None, token=None, local_only=False, device="", dtype=""))
     if key not in _LOADED:
-        _LOADED.clear()  # one set of weights per process: free the previous one first
+        while len(_LOADED) >= max(1, KEEP_MODELS):
+            del _LOADED[next(iter(_LOADED))]  # free the least recently used weights before loading more
         if device.type == "cpu":
             use_all_cores()
         base = _load_pipeline(source, dtype, options)
         adapt_pipeline(base, device, dtype, options)
         _LOADED[key] = Model(source, base, device, dtype)
         log.info("loaded %s on %s (%s)", source.name, device, dtype_name(dtype))
+    _LOADED[key] = _LOADED.pop(key)  # now the most recently used
     return _LOADED[key]
+
+
+def loaded_models() -> list[Model]:
+    return list(_LOADED.values())
 
 
 def unload_all() -> None:
