@@ -496,7 +496,7 @@ SERVER_OPTIONS: list[inspect.Parameter] = [
     _opt(int, 1, "--keep-models", help="Models kept loaded at once (switching frees the least recently used)."),
     _opt(str | None, None, "--auth", help="USER:PASS: require HTTP Basic authentication."),
     _opt(str | None, None, "--token", help="Require this bearer token (header, or ?token= once in a browser)."),
-    _opt(bool, False, "--insecure-no-auth", help="Listen beyond loopback with no authentication (anyone may run jobs)."),
+    _opt(bool, False, "--insecure-no-auth", help="Allow beyond loopback with no auth: anyone may run jobs."),
     _opt(int, 1024 * 1024, "--max-pixels", help="Largest width x height of a job."),
     _opt(int, 150, "--max-steps", help="Most denoising steps of a job."),
     _opt(int, 1000, "--max-frames", help="Most frames of a dream or animate job."),
@@ -515,16 +515,26 @@ def server_command(page: bool) -> Callable[..., None]:
             from .server.serve import serve
 
             limits = Limits(
-                values["max_pixels"], values["max_steps"], values["max_frames"], values["max_num"],
+                values["max_pixels"],
+                values["max_steps"],
+                values["max_frames"],
+                values["max_num"],
                 values["max_upload_mb"],
             )
             model = values["model"]
             if model and Path(model).expanduser().exists():
                 model = str(Path(model).expanduser().resolve())
             config = ServerConfig(
-                host=values["host"], port=values["port"], outdir=values["outdir"], model=model,
-                device=values["device"], dtype=values["dtype"], keep_models=values["keep_models"],
-                auth=values["auth"], token=values["token"], insecure_no_auth=values["insecure_no_auth"],
+                host=values["host"],
+                port=values["port"],
+                outdir=values["outdir"],
+                model=model,
+                device=values["device"],
+                dtype=values["dtype"],
+                keep_models=values["keep_models"],
+                auth=values["auth"],
+                token=values["token"],
+                insecure_no_auth=values["insecure_no_auth"],
                 limits=limits,
             )
             serve(config, page)
