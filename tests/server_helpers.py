@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -23,16 +24,17 @@ def running_server(outdir: Path, *options: str, page: bool = False) -> Iterator[
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.setdefault("OMP_NUM_THREADS", "1")
     command = [sys.executable, "-m", "sdplay", "ui" if page else "serve", "--port", "0", "--outdir", str(outdir)]
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115  not a pipe: a chatty server must never block on a full one
     process = subprocess.Popen(
-        [*command, "--model", "mini", *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [*command, "--model", "mini", *options], stdout=subprocess.PIPE, stderr=log, text=True, env=env
     )
     try:
         line = process.stdout.readline() if process.stdout else ""
         if " on http://" not in line:
             process.kill()
-            raise RuntimeError(f"the server did not start: {line}{process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(f"the server did not start: {line}{read(log)}")
         url = line.split(" on ", 1)[1].split()[0]
-        wait_until_ready(url, process)
+        wait_until_ready(url, process, log)
         yield url
     finally:
         process.terminate()
@@ -40,13 +42,21 @@ def running_server(outdir: Path, *options: str, page: bool = False) -> Iterator[
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        if "Traceback" in read(log):
+            print(read(log), file=sys.stderr)  # shown by pytest beside a failure
+        log.close()
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, headers: dict[str, str] | None = None) -> None:
+def read(log: IO[str]) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, log: IO[str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(f"the server exited: {read(log)}")
         try:
             if httpx.get(f"{url}/openapi.json", timeout=5).status_code in (200, 401):
                 return
