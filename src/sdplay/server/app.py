@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -170,9 +169,9 @@ def job_view(server: Server, record: JobRecord) -> dict[str, Any]:
 
 
 async def wait_until_ended(record: JobRecord, seconds: float) -> None:
-    deadline = time.monotonic() + min(max(seconds, 0.0), MAX_WAIT)
-    while not record.ended.is_set() and time.monotonic() < deadline:
-        await asyncio.sleep(EVENT_POLL)
+    """Returns as soon as the job ends (woken by it, not polling), or after `seconds`."""
+    if seconds > 0 and not record.ended.is_set():
+        await run_in_threadpool(record.ended.wait, min(seconds, MAX_WAIT))
 
 
 async def event_stream(record: JobRecord) -> AsyncIterator[str]:

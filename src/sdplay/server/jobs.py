@@ -39,6 +39,7 @@ class JobRecord:
         self.cancel_token = CancelToken()
         self.state = QUEUED
         self.created = time.time()
+        self.started_at: float | None = None
         self.ended_at: float | None = None
         self.run: str | None = None  # "mode/name" under the output root
         self.total: int | None = None
@@ -132,6 +133,8 @@ class JobRecord:
             "mode": self.mode,
             "state": self.state,
             "created": self.created,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
             "run": self.run,
             "total": self.total,
             "progress": self.progress,
@@ -239,6 +242,7 @@ class JobQueue:
         from ..engine import run
 
         record.state = RUNNING
+        record.started_at = time.time()
         record.changed += 1
         try:
             result = run(record.job, record.on_event, record.cancel_token, record.previews)
