@@ -48,7 +48,7 @@ def serve(config: ServerConfig, page: bool) -> None:
         import fastapi  # noqa: F401
         import uvicorn
     except ImportError:
-        raise SdplayError('the server needs its extra: pip install "sdplay[ui]"') from None
+        raise SdplayError('the server needs its extra: pip install "sdplay[server]"') from None
     if page:
         try:
             import gradio  # noqa: F401
