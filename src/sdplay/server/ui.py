@@ -20,6 +20,7 @@ import gradio as gr
 import yaml
 from PIL import Image
 
+from ..errors import SdplayError
 from ..output import parse_parameters
 from .app import Refused, Server
 from .jobs import ENDED, JobRecord
@@ -183,7 +184,7 @@ class Page:
                 if init is not None:
                     refs.update(self.image_refs(mode, values.get(init), values.get(mask_file), mask_editor))
                 record = self.submit({"mode": mode, "settings": {**clean(settings), **refs}})
-            except Refused as exc:
+            except (Refused, SdplayError) as exc:
                 yield {status: f"error: {exc}"}
                 return
             yield {job_id: record.id}
@@ -262,7 +263,7 @@ class Page:
                 refs = {"images": [self.upload_file(p) for p in values[images] or []]}
                 settings["audio"] = self.upload_file(values[audio])
                 record = self.submit({"mode": "dream", "settings": clean({**settings, **refs})})
-            except Refused as exc:
+            except (Refused, SdplayError) as exc:
                 yield {status: f"error: {exc}"}
                 return
             yield {job_id: record.id}
@@ -348,7 +349,7 @@ class Page:
             def run(text: str, frames: Any, run_id: str | None) -> Iterator[dict[Any, Any]]:
                 try:
                     record = self.submit(body_of(text, frames, run_id))
-                except Refused as exc:
+                except (Refused, SdplayError) as exc:
                     yield {status: f"error: {exc}"}
                     return
                 yield {job_id: record.id}
@@ -366,7 +367,7 @@ class Page:
             try:
                 settings = Job.from_dict("animate", settings_of(text, frames)).settings
                 values = settings.series()[name]
-            except (Refused, Exception) as exc:  # a bad file or schedule: say so beside the plot
+            except (Refused, SdplayError) as exc:  # a bad file or schedule: say so beside the plot
                 return gr.LinePlot(value=None, label=f"error: {one_line(exc)}"), f"error: {one_line(exc)}"
             import pandas as pd
 
@@ -449,7 +450,15 @@ class Page:
 def mount_page(app: Any, server: Server) -> None:
     """The page at `/`, on the API's app (the API's routes come first), serving pictures from the output root."""
     blocks = Page(server).build()
-    gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[str(server.root)], show_error=True, footer_links=["api"])
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        allowed_paths=[str(server.root)],
+        max_file_size=server.config.limits.max_upload_bytes,
+        show_error=True,
+        footer_links=["api"],
+    )
 
 
 def status_line(record: JobRecord, position: int | None) -> str:
