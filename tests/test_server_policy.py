@@ -1,0 +1,81 @@
+"""The server's own rules, in process: which names a request may use, and how many models stay loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdplay import models
+from sdplay.errors import SdplayError
+from sdplay.server.config import ServerConfig
+from sdplay.server.policy import PathPolicy
+from sdplay.server.uploads import Uploads, safe_name
+
+
+def policy(root: Path, loopback: bool = False) -> PathPolicy:
+    uploads = Uploads(root, 1000)
+    return PathPolicy(root, uploads.path, loopback, default_model="/srv/models/house-model")
+
+
+@pytest.mark.parametrize("spec", ["/etc", "./weights", "~/models/x.safetensors", "..\\x", "a b c", "a/b/c"])
+def test_beyond_loopback_model_settings_cannot_name_local_paths(tmp_path, spec) -> None:
+    with pytest.raises(SdplayError, match="refuses local model paths"):
+        policy(tmp_path).apply({"model": spec})
+    with pytest.raises(SdplayError, match="lora: "):
+        policy(tmp_path).apply({"lora": spec})
+
+
+def test_aliases_hub_ids_and_the_servers_own_model_are_welcome_from_anywhere(tmp_path) -> None:
+    data = {"model": "SD15", "tiny_vae": "auto", "depth_model": "depth-anything/Depth-Anything-V2-Small-hf"}
+    assert policy(tmp_path).apply(data) == data
+    assert policy(tmp_path).apply({"model": "/srv/models/house-model"})["model"] == "/srv/models/house-model"
+    assert policy(tmp_path, loopback=True).apply({"model": "./my-folder"}) == {"model": "./my-folder"}
+
+
+def test_file_settings_become_real_paths_under_the_root(tmp_path) -> None:
+    (tmp_path / "txt2img" / "run").mkdir(parents=True)
+    applied = policy(tmp_path).apply({"init": "txt2img/run/0000.png", "images": ["a.png", str(tmp_path / "b.png")]})
+    assert applied["init"] == str(tmp_path.resolve() / "txt2img" / "run" / "0000.png")
+    assert applied["images"] == [str(tmp_path.resolve() / "a.png"), str(tmp_path.resolve() / "b.png")]
+    with pytest.raises(SdplayError, match="must be a file name"):
+        policy(tmp_path).apply({"mask": 7})
+
+
+def test_uploaded_names_keep_only_their_last_plain_part() -> None:
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("C:\\Users\\me\\my photo (1).png") == "my_photo_1_.png"
+    assert safe_name("..") == "upload" and safe_name(None) == "upload"
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"host": "0.0.0.0"}, "--auth USER:PASS or --token"),
+        ({"host": "192.168.1.5", "token": "short"}, "at least 8"),
+        ({"keep_models": 0}, "--keep-models"),
+    ],
+)
+def test_unsafe_server_settings_are_refused(options, words) -> None:
+    with pytest.raises(SdplayError, match=words.replace("-", "\\-")):
+        ServerConfig(**options).check()
+
+
+def test_loopback_and_opted_out_servers_start() -> None:
+    ServerConfig(host="::1").check()
+    ServerConfig(host="localhost").check()
+    ServerConfig(host="0.0.0.0", insecure_no_auth=True).check()
+
+
+def test_keep_models_keeps_the_most_recently_used(tiny_model, tiny_inpaint_model, monkeypatch) -> None:
+    monkeypatch.setattr(models, "KEEP_MODELS", 2)
+    models.unload_all()
+    first = models.load_model(str(tiny_model), device="cpu")
+    second = models.load_model(str(tiny_inpaint_model), device="cpu")
+    assert models.load_model(str(tiny_model), device="cpu") is first  # both kept: no second load
+    assert models.load_model(str(tiny_inpaint_model), device="cpu") is second
+    assert [m.name for m in models.loaded_models()] == [first.name, second.name]  # least recently used first
+    monkeypatch.setattr(models, "KEEP_MODELS", 1)  # the default: a new model frees the one before
+    models.load_model(str(tiny_model), device="cpu", attention_slicing=True)  # other options: other weights
+    assert [m.name for m in models.loaded_models()] == [first.name]
+    models.unload_all()
