@@ -444,12 +444,12 @@ def resolve(settings: AnimationSettings, model: Model) -> tuple[AnimationSetting
         )
         if not video:
             raise SdplayError(f"video_init_path: no frames in {resolved.video_init_path} for the extract_* range")
-        resolved = replace(resolved, max_frames=len(video))
+        resolved = resolved.with_values(max_frames=len(video))
     elif resolved.animation_mode == "Interpolation":
         texts = list(resolved.keyed_prompts().values())
         per = resolved.interpolate_x_frames + 1
         prompts = {str(i * per): text for i, text in enumerate(texts)}  # where each key prompt lands
-        resolved = replace(resolved, prompts=prompts, max_frames=(len(texts) - 1) * per + 1)
+        resolved = resolved.with_values(prompts=prompts, max_frames=(len(texts) - 1) * per + 1)
     ignored = ignored_for_mode(resolved)
     if ignored:
         log.warning("%s", ignored)
