@@ -96,8 +96,8 @@ class Settings(BaseModel):
 
     @classmethod
     def known_keys(cls) -> set[str]:
-        """The names a settings mapping may use: each field's name, and its public alias where it has one."""
-        return {name for key, f in cls.model_fields.items() for name in (key, f.alias) if name}
+        """The names a settings mapping uses: each field's public alias where it has one, else its name."""
+        return {f.alias or key for key, f in cls.model_fields.items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[Any, Any]) -> Any:
@@ -161,6 +161,9 @@ _REPR.maxlevel = 2
 
 def allowed_values(field: FieldInfo) -> str:
     """What a field's declaration allows, in words: `a whole number from 1 to 1000`, `true or false`, ..."""
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("x-allowed"), str):  # a declaration's own words
+        return extra["x-allowed"]
     return _describe_type(field.annotation, list(field.metadata))
 
 
@@ -179,7 +182,8 @@ def _describe_type(annotation: Any, metadata: list[Any]) -> str:
             metadata = metadata + (list(item.metadata) if isinstance(item, FieldInfo) else [item])
         return _describe_type(base, metadata)
     if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in get_args(annotation))
+        choices = [str(a) for a in get_args(annotation)]
+        return choices[0] if len(choices) == 1 else "one of " + ", ".join(choices)
     if origin is tuple:
         return f"a list of {_plural(_describe_type(get_args(annotation)[0], []))}"
     if origin is dict:

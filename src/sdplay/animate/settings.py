@@ -91,7 +91,10 @@ Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or m
 
 def _schedule(default: str | None, description: str) -> Any:
     """A keyframe schedule such as `0: (1.0), 30: (1.05)` (a plain number is a constant one)."""
-    return Field(default, description=f"Schedule: {description}", json_schema_extra={"x-schedule": True})
+    allowed = 'a schedule such as "0: (1.0), 30: (1.05)", or a finite number'
+    return Field(
+        default, description=f"Schedule: {description}", json_schema_extra={"x-schedule": True, "x-allowed": allowed}
+    )
 
 
 class AnimationSettings(ModelSettings):
@@ -342,7 +345,7 @@ def _deforum_value(name: str, annotation: Any, value: Any) -> Any:
     if name == "prompts":
         return _prompt_table(value)
     kind = _plain_type(annotation)
-    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool) and name in SCHEDULES:
+    if name in SCHEDULES and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f"0: ({value})"  # a plain number is a constant schedule
     try:
         if kind is bool and isinstance(value, str):
@@ -391,7 +394,7 @@ def _prompt_table(value: Any) -> Any:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"cannot read the JSON mapping {short_repr(value)}: {exc}") from None
+            raise ValueError(f"prompts: cannot read the JSON mapping {short_repr(value)}: {exc}") from None
     if isinstance(value, list):
         return {str(i): text for i, text in enumerate(value)}
     if isinstance(value, dict):

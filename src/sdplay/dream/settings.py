@@ -72,7 +72,7 @@ def _as_tuple(value: Any) -> Any:
 def _parse_formats(value: Any) -> Any:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
-        return value  # the type check names it
+        raise ValueError(f"must be mp4, gif or frames (or a comma list), got {short_repr(value)}")
     formats = tuple(dict.fromkeys(item.strip().lower().lstrip(".") for item in items if item.strip()))
     if not formats or any(f not in FORMATS for f in formats):
         raise ValueError(f"must be mp4, gif or frames (or a comma list), got {short_repr(value)}")
