@@ -137,8 +137,11 @@ def test_dream_settings_refuse_hostile_values_in_one_line(data: dict, message: s
         ({"strength": "nan"}, "strength: must be a finite number from 0 to 1, got nan"),
         ({"zoom": NAN}, 'zoom: must be a schedule such as "0: (1.0), 30: (1.05)", or a finite number, got nan'),
         ({"zoom": [1, 2]}, 'zoom: must be a schedule such as "0: (1.0), 30: (1.05)", or a finite number, got [1, 2]'),
-        ({"prompts": {"0": None}}, "prompts: must be a mapping of frame numbers to text, got None at prompts['0']"),
-        ({"prompts": 5}, "prompts: must be a mapping of frame numbers to text, got 5"),
+        (
+            {"prompts": {"0": None}},
+            "prompts: must be a mapping of frame numbers to prompt text, got None at prompts['0']",
+        ),
+        ({"prompts": 5}, "prompts: must be a mapping of frame numbers to prompt text, got 5"),
         ({"prompts": "{not json"}, "prompts: cannot read the JSON mapping '{not json'"),
         ({"sampler": 5}, "sampler: must be text, got 5"),
         ({"animation_mode": None}, "animation_mode: must be one of None, 2D, 3D, Video Input, Interpolation, got None"),
@@ -173,6 +176,7 @@ def test_the_python_api_takes_paths_and_numpy_seeds() -> None:
     settings = ImageSettings(mode="img2img", prompt="x", init=Path("in.png"), seed=np.int64(7))
     assert (settings.init, settings.seed) == ("in.png", 7) and type(settings.seed) is int
     assert DreamSettings(prompts="a", seeds="4, 5", audio=Path("a.wav")).seeds == (4, 5)
+    assert DreamSettings(prompts="a", seeds=[np.int64(3), np.uint32(4)]).seeds == (3, 4)
 
 
 def model_like(size: int = 64) -> SimpleNamespace:

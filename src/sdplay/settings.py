@@ -133,7 +133,7 @@ def _describe_error(cls: type[Settings], error: Any) -> str:
         message = str(error["ctx"]["error"])
         return f"{key}: {message}" if key else message
     if error["type"] == "extra_forbidden":
-        return f"unknown setting {key}; known: {', '.join(sorted(cls.known_keys()))}"
+        return f"unknown setting(s) {key}; known: {', '.join(sorted(cls.known_keys()))}"
     field = _field_named(cls, key)
     where = "".join(f"[{part!r}]" for part in loc[1:])
     got = f"{short_repr(error['input'])}" + (f" at {key}{where}" if where else "")
@@ -187,7 +187,8 @@ def _describe_type(annotation: Any, metadata: list[Any]) -> str:
     if origin is tuple:
         return f"a list of {_plural(_describe_type(get_args(annotation)[0], []))}"
     if origin is dict:
-        return "a mapping of frame numbers to text"
+        key, value = (_describe_type(a, []) for a in get_args(annotation))
+        return f"a mapping of {key} to {value}"
     if annotation is bool:
         return "true or false"
     if annotation is int:

@@ -177,7 +177,9 @@ class AnimationSettings(ModelSettings):
     )
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
     prompts: dict[str, str] = Field(
-        default_factory=lambda: {"0": ""}, description="Prompts by frame (`max_f/2` works); `--neg` starts a negative."
+        default_factory=lambda: {"0": ""},
+        description="Prompts by frame (`max_f/2` works); `--neg` starts a negative.",
+        json_schema_extra={"x-allowed": "a mapping of frame numbers to prompt text"},
     )
     positive_prompts: str = Field("", description="Added to every frame's prompt.")
     negative_prompts: str = Field("", description="Added to every frame's negative prompt.")

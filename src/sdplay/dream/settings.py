@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -41,7 +42,7 @@ def parse_seeds(value: Any) -> Any:
         return value
     if isinstance(value, str):
         items: list[Any] = [item for item in value.replace(" ", ",").split(",") if item.strip()]
-    elif type(value) is int:
+    elif isinstance(value, Integral) and not isinstance(value, bool):
         items = [value]
     elif isinstance(value, (list, tuple)):
         items = list(value)
@@ -49,8 +50,8 @@ def parse_seeds(value: Any) -> Any:
         raise ValueError(f"must be whole numbers separated by commas, got {short_repr(value)}")
     seeds = []
     for item in items:
-        if type(item) is int:
-            seeds.append(item)
+        if isinstance(item, Integral) and not isinstance(item, bool):  # numpy integers too
+            seeds.append(int(item))
         elif isinstance(item, str) and item.strip().lstrip("-").isdigit():
             seeds.append(int(item.strip(), 10))
         else:
