@@ -45,31 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdplay")
 
-MODES = {"none": "None", "2d": "2D", "3d": "3D", "video input": "Video Input", "interpolation": "Interpolation"}
-COLOR_COHERENCE = {
-    "none": "None",
-    "rgb": "RGB",
-    "hsv": "HSV",
-    "lab": "LAB",
-    "match frame 0 rgb": "RGB",
-    "match frame 0 hsv": "HSV",
-    "match frame 0 lab": "LAB",
-    "video input": "Video Input",
-}
-SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
-CHOICES = {  # the keys with a fixed set of values, each spelling (any case) -> the value used here
-    "animation_mode": MODES,
-    "color_coherence": COLOR_COHERENCE,
-    "seed_behavior": {b: b for b in SEED_BEHAVIORS},
-    **{
-        name: {a: a for a in allowed}
-        for name, allowed in {
-            "border": ("wrap", "replicate"),
-            "padding_mode": ("border", "reflection", "zeros"),
-            "sampling_mode": ("bicubic", "bilinear", "nearest"),
-            "noise_type": ("normal", "perlin"),
-        }.items()
-    },
+SPELLINGS = {  # older Deforum spellings of a value -> the value used here (any case goes for every choice)
+    "color_coherence": {"match frame 0 rgb": "RGB", "match frame 0 hsv": "HSV", "match frame 0 lab": "LAB"},
 }
 RENAMED = {  # older Deforum spellings -> the names used here
     "fov": "fov_schedule",
@@ -106,7 +83,9 @@ class AnimationSettings(ModelSettings):
     W: Pixels | None = Field(None, description="Width in pixels (default: the model's).")
     H: Pixels | None = Field(None, description="Height in pixels (default: the model's).")
     seed: Annotated[int, Field(ge=-1, le=MAX_SEED)] = Field(-1, description="Seed of frame 0; -1 = random.")
-    seed_behavior: Literal[SEED_BEHAVIORS] = Field("iter", description="How the seed changes from frame to frame.")
+    seed_behavior: Literal["iter", "fixed", "random", "ladder", "alternate", "schedule"] = Field(
+        "iter", description="How the seed changes from frame to frame."
+    )
     seed_iter_N: Count = Field(1, description="iter: frames that share a seed.")
     seed_schedule: str = _schedule("0: (s)", "the seed of each frame with seed_behavior schedule (s = seed).")
     sampler: SamplerName | None = Field(None, description="Sampler, also in web-UI spellings (default: the model's).")
@@ -342,11 +321,12 @@ def _join(*parts: str) -> str:
 def _deforum_value(name: str, annotation: Any, value: Any) -> Any:
     """Text and plain numbers as Deforum writes them -> the key's type; what does not convert is left
     as it is, for the type check to name."""
-    if name in CHOICES and isinstance(value, str):
-        return CHOICES[name].get(" ".join(value.strip().lower().split()), value)
     if name == "prompts":
         return _prompt_table(value)
     kind = _plain_type(annotation)
+    if get_origin(kind) is Literal and isinstance(value, str):
+        spellings = {**{choice.lower(): choice for choice in get_args(kind)}, **SPELLINGS.get(name, {})}
+        return spellings.get(" ".join(value.strip().lower().split()), value)
     if name in SCHEDULES and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f"0: ({value})"  # a plain number is a constant schedule
     try:
@@ -395,7 +375,7 @@ def _prompt_table(value: Any) -> Any:
             return {"0": value}
         try:
             value = json.loads(value)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
             raise ValueError(f"prompts: cannot read the JSON mapping {short_repr(value)}: {exc}") from None
     if isinstance(value, list):
         return {str(i): text for i, text in enumerate(value)}

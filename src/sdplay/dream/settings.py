@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+import re
 from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,7 +31,8 @@ from ..settings import (
 if TYPE_CHECKING:
     from ..models import Model
 
-FORMATS = ("mp4", "gif", "frames")
+Format = Literal["mp4", "gif", "frames"]
+FORMATS = get_args(Format)
 DEFAULT_FRAMES_PER_SEGMENT = 24
 DEFAULT_IMAGE_STRENGTH = 0.75
 
@@ -52,8 +54,8 @@ def parse_seeds(value: Any) -> Any:
     for item in items:
         if isinstance(item, Integral) and not isinstance(item, bool):  # numpy integers too
             seeds.append(int(item))
-        elif isinstance(item, str) and item.strip().lstrip("-").isdigit():
-            seeds.append(int(item.strip(), 10))
+        elif isinstance(item, str) and re.fullmatch(r"[+-]?[0-9]{1,40}", item.strip()):
+            seeds.append(int(item.strip()))
         else:
             raise ValueError(f"must be whole numbers separated by commas, got {short_repr(item)}")
     if not seeds:
@@ -101,9 +103,7 @@ class DreamSettings(ModelSettings):
     )
     loop: bool = Field(False, description="Walk back to the first key point at the end.")
     fps: FramesPerSecond = Field(24.0, description="Frames per second of the video.")
-    formats: tuple[Literal["mp4", "gif", "frames"], ...] = Field(
-        ("mp4",), description="What to write: mp4, gif and/or frames (a comma list)."
-    )
+    formats: tuple[Format, ...] = Field(("mp4",), description="What to write: mp4, gif and/or frames (a comma list).")
     audio: PathText | None = Field(None, description="wav/mp3/ogg: sets the length, moves on loud beats, muxed in.")
     prompt_interp: Literal["lerp", "slerp"] = Field("lerp", description="How text embeddings are interpolated.")
     width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the first image's).")
