@@ -53,7 +53,9 @@ def error_of(make) -> str:
         ({"lora_scale": NAN}, "lora_scale: must be a finite number, got nan"),
         ({"width": "512"}, "width: must be a whole number from 64 to 8192, got '512'"),
         ({"width": 512.0}, "width: must be a whole number from 64 to 8192, got 512.0"),
-        ({"device": None}, "device: must be text, got None"),
+        ({"device": None}, "device: must be one of auto, cpu, cuda, cuda:N, gpu, mps, got None"),
+        ({"device": "cuda:x"}, "device: must be one of auto, cpu, cuda, cuda:N, gpu, mps, got 'cuda:x'"),
+        ({"dtype": "half"}, "dtype: must be one of auto, fp32, fp16, bf16, got 'half'"),
         ({"model_config": {"nested": ["junk"]}}, "model_config: must be text, got {'nested': ['junk']}"),
         ({"mode": "paint"}, "mode: must be one of txt2img, img2img, inpaint, got 'paint'"),
         # absurd sizes and counts

@@ -66,7 +66,13 @@ def _known_sampler(name: str) -> str:
         raise ValueError(str(exc)) from None
 
 
+def _lower_case(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 PathText = Annotated[str, BeforeValidator(_path_as_text)]  # a file name; a pathlib.Path is welcome too
+DeviceName = Annotated[str, BeforeValidator(_lower_case), Field(pattern=r"^(auto|cpu|gpu|mps|cuda(:[0-9]+)?)$")]
+DtypeName = Annotated[Literal["auto", "fp32", "fp16", "bf16"], BeforeValidator(_lower_case)]
 SamplerName = Annotated[str, AfterValidator(_known_sampler)]  # any accepted spelling -> our canonical name
 
 
@@ -261,8 +267,12 @@ class ModelSettings(Settings):
         None, alias="model_config", description="Diffusers config (folder or hub id) for a single-file checkpoint."
     )
     safety_checker: bool = Field(True, description="Run the model's safety checker, when it has one.")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
-    dtype: str = Field("auto", description="auto, fp32, fp16 or bf16.")
+    device: DeviceName = Field(
+        "auto",
+        description="Where to run: auto, cpu, cuda, cuda:N or mps.",
+        json_schema_extra={"x-allowed": "one of auto, cpu, cuda, cuda:N, gpu, mps"},
+    )
+    dtype: DtypeName = Field("auto", description="auto (fp16 on a GPU, fp32 on the CPU), fp32, fp16 or bf16.")
     limit: bool = Field(False, description="Keep memory low: offload, attention and VAE slicing.")
     cpu_offload: bool = Field(False, description="CUDA: keep each model on the CPU until it runs.")
     sequential_offload: bool = Field(False, description="CUDA: offload layer by layer (least memory).")
