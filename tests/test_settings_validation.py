@@ -109,6 +109,7 @@ def test_image_settings_refuse_hostile_values_in_one_line(data: dict, message: s
             "frames: 60000 per key point x 2 segments is more than 100000",
         ),
         ({"total_frames": 10**9}, "total_frames: must be a whole number from 2 to 100000, got 1000000000"),
+        ({"prompts": ["p"] * 5000}, "frames: 24 per key point x 4999 segments is more than 100000 frames"),
         ({"strength": 0}, "strength: must be a finite number > 0 and <= 1, got 0"),
         ({"formats": "avi"}, "formats: must be mp4, gif or frames (or a comma list), got 'avi'"),
         ({"formats": 5}, "formats: must be mp4, gif or frames (or a comma list), got 5"),

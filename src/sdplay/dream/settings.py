@@ -128,9 +128,11 @@ class DreamSettings(ModelSettings):
             raise ValueError("give --frames (per key point) or --total-frames, not both")
         if self.audio and self.frames is not None:
             raise ValueError("--audio sets the number of frames from its length; leave out --frames")
-        if self.frames is not None and self.frames * self.segments + 1 > MAX_FRAMES:
+        per_segment = self.frames or DEFAULT_FRAMES_PER_SEGMENT
+        if self.total_frames is None and not self.audio and per_segment * self.segments + 1 > MAX_FRAMES:
             raise ValueError(
-                f"frames: {self.frames} per key point x {self.segments} segments is more than {MAX_FRAMES} frames"
+                f"frames: {per_segment} per key point x {self.segments} segments is more than {MAX_FRAMES} frames; "
+                "give fewer frames or key points, or --total-frames"
             )
         return self
 
