@@ -32,15 +32,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdplay")
 
-# The bounds refuse what cannot finish or cannot fit, before anything loads:
-MIN_SIZE = 64  # a side below 8 latent pixels leaves the UNet's down-sampling nothing to work on
-MAX_SIDE = 8192  # 16x SD 1.5's native side; beyond it even a tiled VAE and a 141 GB GPU give up
-MAX_PIXELS = 4096 * 4096  # 16.8 MP, 16x SDXL's native area: attention over more latent pixels does not fit
+# The bounds refuse what cannot finish or cannot fit, before anything loads (reasoned, not measured):
+MIN_SIZE = 64  # 8 latent pixels: the UNet's three down-samplings leave one at the bottom
+MAX_SIDE = 8192  # 16x SD 1.5's side, 8x SDXL's: no model here was trained within an order of magnitude of it
+MAX_PIXELS = 4096 * 4096  # 16x SDXL's area; self-attention over its 262144 latent pixels is days of work a step
 MAX_STEPS = 1000  # Stable Diffusion models are trained on 1000 timesteps; more steps cannot add anything
-MAX_IMAGES = 10_000  # images of one txt2img/img2img run: about 3 hours at 1 s an image
-MAX_BATCH = 64  # images or frames per denoising call: 64 at 512x512 already fills an 80 GB GPU
-MAX_FRAMES = 100_000  # frames of one video: 70 minutes at 24 fps, days of work on a fast GPU
-MAX_FPS = 240.0  # more frames a second than any screen shows
+MAX_IMAGES = 10_000  # images of one run: hours even at a fraction of a second an image
+MAX_BATCH = 64  # images or frames held in memory at once: 8x the largest batch sdplay picks by itself
+MAX_FRAMES = 100_000  # frames of one video: 70 minutes at 24 fps, more than a day at one second a frame
+MAX_FPS = 240.0  # more frames a second than screens show
 MAX_GUIDANCE = 100.0  # guidance above ~30 only burns the picture; 100 leaves room for odd models
 MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
@@ -248,7 +248,7 @@ def size_multiple(model: Model) -> int:
 
 
 def check_pixels(width: int | None, height: int | None, names: tuple[str, str] = ("width", "height")) -> None:
-    """Each side has its bound; their product has one too (a 8192x8192 picture does not fit anywhere)."""
+    """Each side has its bound, and so does their product: 8192 pixels a side is fine for a strip, not a square."""
     if width is not None and height is not None and width * height > MAX_PIXELS:
         side = math.isqrt(MAX_PIXELS)
         raise ValueError(
