@@ -34,8 +34,8 @@ log = logging.getLogger("sdplay")
 
 # The bounds refuse what cannot finish or cannot fit, before anything loads (reasoned, not measured):
 MIN_SIZE = 64  # 8 latent pixels: the UNet's three down-samplings leave one at the bottom
-MAX_SIDE = 8192  # 16x SD 1.5's side, 8x SDXL's: no model here was trained within an order of magnitude of it
-MAX_PIXELS = 4096 * 4096  # 16x SDXL's area; self-attention over its 262144 latent pixels is days of work a step
+MAX_SIDE = 8192  # 16x SD 1.5's side, 8x SDXL's: a long strip, never a square (see MAX_PIXELS)
+MAX_PIXELS = 4096 * 4096  # 16x SDXL's area, far past where these models draw one scene; attention grows as its square
 MAX_STEPS = 1000  # Stable Diffusion models are trained on 1000 timesteps; more steps cannot add anything
 MAX_IMAGES = 10_000  # images of one run: hours even at a fraction of a second an image
 MAX_BATCH = 64  # images or frames held in memory at once: 8x the largest batch sdplay picks by itself
