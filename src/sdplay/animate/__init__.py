@@ -45,8 +45,8 @@ def animate(
     job = Job(
         "animate",
         settings,
-        outdir=Path(outdir) if outdir is not None else None,
-        resume=Path(resume) if resume is not None else None,
+        outdir=outdir,
+        resume=resume,
         video_format=video_format,
         token=token,
         local_only=local_only,

@@ -31,8 +31,8 @@ class Job:
 
     mode: str
     settings: Any = None
-    outdir: Path | None = None
-    resume: Path | None = None
+    outdir: Path | str | None = None
+    resume: Path | str | None = None
     write: bool = True
     layout: str = "runs"
     given: Mapping[str, Image.Image] = field(default_factory=dict)
@@ -42,6 +42,9 @@ class Job:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def __post_init__(self) -> None:
+        for name in ("outdir", "resume"):  # paths may come as text (API bodies, scripts)
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, Path(getattr(self, name)))
         if self.mode not in MODE_NAMES:
             raise SdplayError(f"unknown mode {self.mode!r}; choose {', '.join(MODE_NAMES)}")
         if self.layout not in LAYOUTS:
