@@ -168,6 +168,11 @@ def test_jobs_run_in_the_order_they_were_queued(client) -> None:
         ({"mode": "txt2img", "settings": {"prompt": "x", "steps": 500}}, 422, "steps: 500"),
         ({"mode": "txt2img", "settings": {"prompt": "x", "num": 100}}, 422, "num: 100"),
         ({"mode": "animate", "settings": {"max_frames": 5000}}, 422, "frames: 5000"),
+        (
+            {"mode": "animate", "settings": {"enable_steps_scheduling": True, "steps_schedule": "0: (90)"}},
+            422,
+            "steps: 90",
+        ),
         ({"mode": "dream", "settings": {"prompts": ["a", "b"], "frames": 999}}, 422, "frames: 999"),
         ({"mode": "dream", "settings": {"prompts": "a"}, "resume": "dream/none"}, 422, "leave out settings"),
         ({"mode": "dream", "settings": {}, "resume": "dream/none"}, 422, "no settings.json"),

@@ -109,7 +109,7 @@ def check_limits(mode: str, settings: Any, limits: Limits) -> None:
         )
     steps = [_first(settings, "steps")]
     if getattr(settings, "enable_steps_scheduling", False):
-        steps.append(int(settings.series()["steps_schedule"].max()))
+        steps.append(int(settings.series["steps_schedule"].max()))
     for value in steps:
         if value is not None and value > limits.max_steps:
             raise SdplayError(f"steps: {value} is more than this server allows ({limits.max_steps})")

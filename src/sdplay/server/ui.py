@@ -57,6 +57,7 @@ class Page:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.schemas = settings_schemas()
+        self.defaults = {"device": server.config.device, "dtype": server.config.dtype}
 
     # ---- jobs ---------------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Page:
                     if mode != "txt2img":
                         fields["strength"] = optional_number("Strength (0..1)", "number")
                     with gr.Accordion("More options", open=False):
-                        fields.update(schema_fields(schema, skip=IMAGE_MAIN))
+                        fields.update(schema_fields(schema, IMAGE_MAIN, self.defaults))
                     with gr.Row():
                         generate = gr.Button("Generate", variant="primary", elem_id=f"{mode}-generate")
                         cancel = gr.Button("Cancel", variant="stop", elem_id=f"{mode}-cancel")
@@ -237,7 +238,7 @@ class Page:
                         loop = gr.Checkbox(label="Loop back")
                         formats = gr.Textbox(label="Formats", value="mp4")
                     with gr.Accordion("More options", open=False):
-                        more = schema_fields(schema, skip=DREAM_MAIN)
+                        more = schema_fields(schema, DREAM_MAIN, self.defaults)
                     with gr.Row():
                         generate = gr.Button("Dream", variant="primary", elem_id="dream-generate")
                         cancel = gr.Button("Cancel", variant="stop", elem_id="dream-cancel")
@@ -292,13 +293,8 @@ class Page:
             yield {**update, **(extra or {})} if record.state in ENDED else update
 
     def animate_tab(self) -> None:
-        schedules = [
-            name
-            for name in self.schemas["AnimationSettings"]["properties"]
-            if name.endswith("_schedule")
-            or name in ("angle", "zoom")
-            or name.startswith(("translation", "rotation_3d"))
-        ]
+        properties = self.schemas["AnimationSettings"]["properties"]
+        schedules = [name for name, spec in properties.items() if spec.get("x-schedule")]
         with gr.Tab("animate", id="animate"):
             with gr.Row():
                 with gr.Column(scale=3):
@@ -312,6 +308,7 @@ class Page:
                         language="yaml",
                         value="prompts:\n  '0': a red circle\nmax_frames: 12\n",
                         elem_id="animate-editor",
+                        max_lines=24,
                     )
                     max_frames = optional_number(
                         "Max frames (overrides the settings when set)", "integer", elem_id="animate-max-frames"
@@ -366,7 +363,7 @@ class Page:
 
             try:
                 settings = Job.from_dict("animate", settings_of(text, frames)).settings
-                values = settings.series()[name]
+                values = settings.series[name]
             except (Refused, SdplayError) as exc:  # a bad file or schedule: say so beside the plot
                 return gr.LinePlot(value=None, label=f"error: {one_line(exc)}"), f"error: {one_line(exc)}"
             import pandas as pd
@@ -479,15 +476,16 @@ def status_line(record: JobRecord, position: int | None) -> str:
     return f"step {progress['step']}/{progress['steps']}, frame {progress['frame'] + 1}/{progress['frames']}{eta}"
 
 
-def schema_fields(properties: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
-    """A component for each settings field not laid out by hand, from its JSON schema."""
+def schema_fields(properties: dict[str, Any], skip: tuple[str, ...], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A component for each settings field not laid out by hand, from its JSON schema; `defaults` are
+    the server's own (its --device and --dtype) where they replace the settings' defaults."""
     out = {}
     for name, spec in properties.items():
         if name in skip:
             continue
         kinds = {option.get("type") for option in spec.get("anyOf", [spec])}
         choices = next((option["enum"] for option in spec.get("anyOf", [spec]) if "enum" in option), None)
-        label, default, info = name.replace("_", " "), spec.get("default"), spec.get("description")
+        label, default, info = name.replace("_", " "), defaults.get(name, spec.get("default")), spec.get("description")
         if choices:
             out[name] = gr.Dropdown(label=label, choices=choices, value=default, info=info)
         elif kinds == {"boolean"}:
