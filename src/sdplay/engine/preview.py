@@ -9,6 +9,7 @@ whatever their latent channels, and a preview then costs one small matrix produc
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,3 +61,13 @@ class LatentPreviewer:
         first = latents[0].detach().float().cpu()
         rgb = torch.einsum("chw,cr->hwr", first, self.weights) + self.bias
         return Image.fromarray((rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy())
+
+
+_FITTED: weakref.WeakKeyDictionary[Model, LatentPreviewer] = weakref.WeakKeyDictionary()
+
+
+def previewer_for(model: Model) -> LatentPreviewer:
+    """The model's previewer, fitted once while it stays loaded (a server's jobs share it; the fit is a VAE pass)."""
+    if model not in _FITTED:
+        _FITTED[model] = LatentPreviewer(model)
+    return _FITTED[model]

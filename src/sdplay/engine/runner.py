@@ -130,9 +130,9 @@ class _RunState:
         self.emit(Started(job.id, job.mode, self.result.run_dir, plan.total, start))
         previewer = None
         if previews:
-            from .preview import LatentPreviewer
+            from .preview import previewer_for
 
-            previewer = LatentPreviewer(model)
+            previewer = previewer_for(model)
         steps = StepReporter(job.id, self.emit, cancel, plan.total, start, previewer)
         self._make(plan, folder, start, steps, cancel)
         if isinstance(folder, RunFolder):

@@ -281,8 +281,8 @@ class Page:
         preview: Any,
         gallery: Any,
         video: Any,
-        extra: dict[Any, Any] | None = None,
     ) -> Iterator[dict[Any, Any]]:
+        """Status, preview, the latest frames and, once encoded, the video of a dream or animate job."""
         for line, image, pictures in self.follow(record):
             update = {status: line, gallery: pictures[-24:]}
             if image is not None:
@@ -290,7 +290,7 @@ class Page:
             videos = [f["path"] for f in record.files if f["kind"] == "video" and f["path"].endswith(".mp4")]
             if videos:
                 update[video] = str(self.server.root / videos[0])
-            yield {**update, **(extra or {})} if record.state in ENDED else update
+            yield update
 
     def animate_tab(self) -> None:
         properties = self.schemas["AnimationSettings"]["properties"]
