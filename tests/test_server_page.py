@@ -92,8 +92,8 @@ def test_cancel_a_long_job_keeps_what_it_made(page) -> None:
 def test_a_deforum_file_renders_three_frames(page) -> None:
     page.get_by_role("tab", name="animate").click()
     page.locator("#animate-file input[type=file]").set_input_files(str(DEFORUM_FILE))
-    page.wait_for_function(
-        "() => document.querySelector('#animate-editor').innerText.includes('animation_mode')", timeout=WAIT
+    page.wait_for_function(  # the editor puts only its first lines on the page
+        "() => document.querySelector('#animate-editor').innerText.includes('seed_behavior')", timeout=WAIT
     )
     field(page, "animate-max-frames").fill("3")
     page.click("#animate-generate")
