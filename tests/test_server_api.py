@@ -144,6 +144,21 @@ def test_cancel_stops_the_running_job_within_a_step_and_takes_queued_ones_off(cl
     assert client.delete("/jobs/nosuchjob").status_code == 404
 
 
+def test_a_cancelled_animate_run_resumes_to_every_frame(client, outdir) -> None:
+    settings = {"prompts": {"0": "a red circle"}, "max_frames": 24, "steps": 4, "seed": 5, "zoom": "0: (1.02)"}
+    job = submit(client, "animate", settings)
+    while not any(f["kind"] == "frame" for f in client.get(f"/jobs/{job['id']}").json()["files"]):
+        time.sleep(0.05)
+    stopped = client.delete(f"/jobs/{job['id']}").json()
+    assert stopped["state"] == "cancelled" and not any(f["kind"] == "video" for f in stopped["files"])
+    kept = sorted(f["frame"] for f in stopped["files"] if f["kind"] == "frame")
+    assert kept == list(range(len(kept))) and len(kept) < 24
+    done = wait(client, submit(client, "animate", {}, resume=stopped["run"])["id"])
+    assert done["state"] == "finished" and done["run"] == stopped["run"], done
+    made = sorted(f["frame"] for f in done["files"] if f["kind"] == "frame")
+    assert made == list(range(len(kept), 24)) and any(f["kind"] == "video" for f in done["files"])
+
+
 def test_jobs_run_in_the_order_they_were_queued(client) -> None:
     ids = [submit(client, "txt2img", {"prompt": f"circle {i}", "steps": 2, "seed": i})["id"] for i in range(3)]
     queue = [job["id"] for job in client.get("/jobs").json()]
@@ -176,6 +191,7 @@ def test_jobs_run_in_the_order_they_were_queued(client) -> None:
         ({"mode": "dream", "settings": {"prompts": ["a", "b"], "frames": 999}}, 422, "frames: 999"),
         ({"mode": "dream", "settings": {"prompts": "a"}, "resume": "dream/none"}, 422, "leave out settings"),
         ({"mode": "dream", "settings": {}, "resume": "dream/none"}, 422, "no settings.json"),
+        ({"mode": "dream", "settings": {}, "resume": "animate/x"}, 422, "give a dream run as dream/<name>"),
     ],
 )
 def test_bad_jobs_get_a_4xx_with_one_line(client, body, status, words) -> None:

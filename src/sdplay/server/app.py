@@ -89,7 +89,9 @@ class Server:
                 data[key] = value
         with refused_as(403):
             data = self.policy.apply(data)
-            run_dir = None if resume is None else self.policy.inside(resume, "resume", self.root / mode)
+            run_dir = None if resume is None else self.policy.inside(resume, "resume")
+        if run_dir is not None and run_dir.parent != self.root / mode:
+            raise Refused(422, f"resume: give a {mode} run as {mode}/<name> (GET /runs lists them), got {resume!r}")
         options = {"outdir": self.root, "video_format": video_format}
         with refused_as(422):
             if run_dir is not None:
