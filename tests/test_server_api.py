@@ -284,6 +284,7 @@ def test_a_server_with_a_token_refuses_calls_without_it(tmp_path) -> None:
         (["--host", "0.0.0.0"], "give --auth USER:PASS or --token TOKEN"),
         (["--host", "0.0.0.0", "--auth", "nopass"], "--auth must be USER:PASS"),
         (["--host", "127.0.0.1", "--port", "99999"], "cannot listen on 127.0.0.1:99999"),
+        (["--device", "tpu"], "device: must be one of"),
     ],
 )
 def test_the_server_refuses_to_start_unsafely_in_one_line(tmp_path, options, words) -> None:

@@ -16,6 +16,9 @@ def build(config: ServerConfig, page: bool):
     """The ASGI app to serve (auth around everything) and the Server behind it."""
     config.check()
     from .. import models
+    from ..settings import ImageSettings
+
+    ImageSettings.from_dict({"device": config.device, "dtype": config.dtype})  # the jobs' defaults, checked as theirs
     from .app import create_app
     from .auth import Credentials, RequireAuth
 
