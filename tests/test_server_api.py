@@ -207,7 +207,11 @@ def test_a_job_that_fails_while_running_reports_the_same_line_the_cli_prints(cli
 
 
 def test_bodies_that_are_not_jobs_are_refused(client) -> None:
-    refused(client.post("/jobs", content=b"{nope", headers={"content-type": "application/json"}), 400, "not valid JSON")
+    json_body = {"content-type": "application/json"}
+    refused(client.post("/jobs", content=b"{nope", headers=json_body), 400, "not valid JSON")
+    refused(client.post("/jobs", content=b"[" * 100_000 + b"]" * 100_000, headers=json_body), 400, "nested too deeply")
+    twice = b'{"mode": "txt2img", "mode": "dream", "settings": {}}'
+    refused(client.post("/jobs", content=twice, headers=json_body), 400, "gives 'mode' twice")
     refused(client.post("/jobs", content=b"prompt=x", headers={"content-type": "text/plain"}), 415, "application/json")
     refused(client.post("/jobs", data={"nojob": "1"}, files={"init": ("a.png", b"x")}), 422, "`job` field")
     job = json.dumps({"mode": "img2img", "settings": {"prompt": "x"}})

@@ -344,10 +344,7 @@ async def read_job_request(server: Server, request: Request) -> tuple[Any, dict[
     """The job's JSON and the refs of the files sent with it, by settings key."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json":
-        try:
-            return await request.json(), {}
-        except ValueError:
-            raise Refused(400, "the request body is not valid JSON") from None
+        return parse_json(await request.body(), "the request body"), {}
     if kind != "multipart/form-data":
         raise Refused(415, "send the job as application/json, or multipart/form-data with a `job` field")
     try:
@@ -357,10 +354,7 @@ async def read_job_request(server: Server, request: Request) -> tuple[Any, dict[
     text = form.get("job")
     if not isinstance(text, str):
         raise Refused(422, "the multipart body needs a `job` field holding the job's JSON")
-    try:
-        body = json.loads(text)
-    except ValueError:
-        raise Refused(400, "the `job` field is not valid JSON") from None
+    body = parse_json(text, "the `job` field")
     refs: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if key == "job":
@@ -371,6 +365,22 @@ async def read_job_request(server: Server, request: Request) -> tuple[Any, dict[
             )
         refs.setdefault(key, []).append((await server.save_upload(value))["ref"])
     return body, refs
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """JSON as a settings file is read: a key given twice is refused, not silently the last one."""
+
+    def refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise Refused(400, f"{what} gives {', '.join(map(repr, twice))} twice")
+        return dict(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=refuse_duplicates)
+    except (ValueError, RecursionError):
+        raise Refused(400, f"{what} is not valid JSON (or is nested too deeply)") from None
 
 
 def describe_models(config: ServerConfig) -> dict[str, Any]:
