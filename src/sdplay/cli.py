@@ -484,6 +484,58 @@ def bench(
     guarded(debug, measure)
 
 
+@app.command()
+def upscale(
+    source: Annotated[Path | None, typer.Argument(help="A picture, a run folder of frames, or a video.")] = None,
+    scale: Annotated[int | None, typer.Option("--scale", "-s", help="2, 4, ... (default: the upscaler's).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="lanczos (default), an upscaler file (.pth/.safetensors), or sd-x4."),
+    ] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="sd-x4: what the picture shows.")] = None,
+    negative: Annotated[str | None, typer.Option("--negative", "-n", help="sd-x4: negative prompt.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="sd-x4: denoising steps (default 20).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="sd-x4: guidance (default 9).")] = None,
+    noise_level: Annotated[
+        int | None, typer.Option("--noise-level", help="sd-x4: noise on the small picture, 0..350 (default 20).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="sd-x4: seed (random when absent; recorded).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the video (default: the source's).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Hugging Face token (sd-x4).")] = None,
+    local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """Upscale a picture, or every frame of a run folder or video, into a new run folder."""
+    setup_logging(quiet, debug)
+    flags = {
+        "source": str(source) if source else None,
+        **dict(scale=scale, model=model, prompt=prompt, negative=negative, steps=steps, guidance=guidance),
+        **dict(noise_level=noise_level, seed=seed, fps=fps, device=device, dtype=dtype),
+    }
+
+    def run() -> None:
+        from .settings import read_config
+        from .upscaling import UpscaleSettings
+
+        data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
+        settings = UpscaleSettings.from_dict(data)
+        from .progress import StepProgress
+        from .upscaling import run_upscale
+
+        with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
+            result = run_upscale(settings, outdir, True, token, local_only, lambda n, t: progress.update(n, t, 0, 1))
+        for path in [result.video] if result.video else result.paths or []:
+            print(path)
+        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, len(result.images), result.run_dir)
+
+    guarded(debug, run)
+
+
 def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException

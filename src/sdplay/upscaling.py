@@ -1,0 +1,297 @@
+"""Upscaling pictures, run folders and videos, frame by frame, into a new run folder.
+
+Three kinds of upscaler, picked by `model`:
+- `lanczos`: plain resampling, no weights, any whole scale (the fallback);
+- an upscaler model file (.pth/.safetensors: Real-ESRGAN, ESRGAN, SwinIR, HAT, ... as spandrel
+  detects them from the weights; the `upscale` extra); its scale is the one it was trained for;
+- the Stable Diffusion x4 upscaler (`sd-x4`, or a hub id / diffusers folder of that pipeline): a
+  prompt-guided diffusion model that always upscales by 4.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from .errors import SdplayError, out_of_memory_as_user_error
+from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
+from .settings import ModelSettings
+
+log = logging.getLogger("sdplay")
+
+LANCZOS = "lanczos"
+SD_X4 = "sd-x4"
+SD_X4_HUB = "stabilityai/stable-diffusion-x4-upscaler"
+MODEL_FILE_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
+MAX_LANCZOS_SCALE = 8
+EXTRA_HINT = "pip install 'sdplay[upscale]'"
+
+FrameCallback = Callable[[int, int], None]
+"""on_frame(done, total)"""
+
+
+@dataclass(frozen=True)
+class UpscaleSettings(ModelSettings):
+    """An upscale job; `model` names the upscaler (lanczos, a model file, sd-x4 or an SD upscaler spec)."""
+
+    model: str | None = LANCZOS
+    source: str = ""
+    scale: int | None = None  # None: the upscaler's own scale (Lanczos: 2)
+    prompt: str = ""  # SD x4 upscaler: what the picture shows
+    negative: str = ""
+    steps: int = 20
+    guidance: float = 9.0
+    noise_level: int = 20  # SD x4 upscaler: noise added to the low-resolution picture, 0..350
+    seed: int | None = None
+    fps: float | None = None  # a video's frame rate (default: the source's)
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise SdplayError("nothing to upscale: give a picture, a run folder or a video")
+        if self.scale is not None and (
+            not isinstance(self.scale, int) or isinstance(self.scale, bool) or not 2 <= self.scale <= MAX_LANCZOS_SCALE
+        ):
+            raise SdplayError(f"--scale must be a whole number from 2 to {MAX_LANCZOS_SCALE}, got {self.scale!r}")
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise SdplayError(f"--steps must be a whole number >= 1, got {self.steps!r}")
+        if not isinstance(self.guidance, (int, float)) or not 0 <= self.guidance < float("inf"):
+            raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
+        if not isinstance(self.noise_level, int) or not 0 <= self.noise_level <= 350:
+            raise SdplayError(f"--noise-level must be a whole number from 0 to 350, got {self.noise_level!r}")
+        if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed < 2**64):
+            raise SdplayError(f"--seed must be a whole number between 0 and 2^64-1, got {self.seed!r}")
+        if self.fps is not None and (not isinstance(self.fps, (int, float)) or not 0 < self.fps < 1000):
+            raise SdplayError(f"--fps must be a number > 0, got {self.fps!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Upscaler(Protocol):
+    """Turns a list of same-size RGB pictures into pictures `scale` times larger."""
+
+    name: str
+    scale: int
+
+    def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]: ...
+
+
+class LanczosUpscaler:
+    def __init__(self, scale: int) -> None:
+        self.name, self.scale = "Lanczos", scale
+
+    def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]:
+        return [image.resize((image.width * self.scale, image.height * self.scale), Image.LANCZOS) for image in images]
+
+
+class ModelFileUpscaler:
+    """An upscaler network loaded from its weights by spandrel, run on the settings' device and dtype."""
+
+    def __init__(self, path: Path, settings: UpscaleSettings) -> None:
+        import torch
+
+        from .devices import resolve_device, resolve_dtype
+
+        descriptor = load_upscaler_file(path)
+        self.device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, self.device)
+        if dtype == torch.float16 and not descriptor.supports_half:
+            dtype = torch.float32
+        if dtype == torch.bfloat16 and not descriptor.supports_bfloat16:
+            dtype = torch.float32
+        self.dtype = dtype
+        self.model = descriptor.to(self.device, dtype).eval()  # its call pads to the sizes it needs and crops back
+        self.name, self.scale = f"{path.name} ({descriptor.architecture.name})", int(descriptor.scale)
+
+    def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]:
+        import torch
+
+        array = np.stack([np.asarray(image, dtype=np.float32) for image in images]) / 255.0
+        batch = torch.from_numpy(array).permute(0, 3, 1, 2).to(self.device, self.dtype)
+        with out_of_memory_as_user_error(), torch.inference_mode():
+            result = self.model(batch)
+        pixels = (result.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return [Image.fromarray(frame) for frame in pixels]
+
+
+class DiffusionUpscaler:
+    """Stable Diffusion's x4 upscaler pipeline: redraws detail guided by a prompt."""
+
+    def __init__(self, settings: UpscaleSettings, token: str | None, local_only: bool) -> None:
+        from .api import model_for
+
+        spec = SD_X4_HUB if (settings.model or "").lower() == SD_X4 else settings.model
+        model = model_for(replace(settings, model=spec), token, local_only)
+        pipe = model.base
+        if type(pipe).__name__ != "StableDiffusionUpscalePipeline":
+            raise SdplayError(f"{settings.model} is a {type(pipe).__name__}, not Stable Diffusion's x4 upscaler")
+        self.pipe, self.settings, self.name, self.scale = pipe, settings, f"SD x4 ({model.name})", 4
+
+    def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]:
+        import torch
+
+        settings = self.settings
+        with out_of_memory_as_user_error(), torch.inference_mode():
+            return self.pipe(
+                prompt=[settings.prompt] * len(images),
+                negative_prompt=[settings.negative] * len(images),
+                image=images,
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance,
+                noise_level=settings.noise_level,
+                generator=[torch.Generator("cpu").manual_seed(seed) for _ in images],
+            ).images
+
+
+def load_upscaler_file(path: Path) -> Any:
+    """An upscaler network from its weights file, through spandrel's architecture detection."""
+    spandrel = import_spandrel()
+    if not path.is_file():
+        raise SdplayError(f"upscaler model not found: {path}")
+    try:
+        descriptor = spandrel.ModelLoader().load_from_file(str(path))
+    except spandrel.UnsupportedModelError as exc:
+        raise SdplayError(f"{path.name} is not an upscaler model of any architecture spandrel knows") from exc
+    except Exception as exc:  # torch.load and safetensors raise many kinds for a damaged or foreign file
+        raise SdplayError(f"cannot read upscaler model {path}: not a model file or damaged") from exc
+    if not isinstance(descriptor, spandrel.ImageModelDescriptor) or descriptor.scale < 2:
+        raise SdplayError(
+            f"{path.name} is a {descriptor.architecture.name} {descriptor.purpose} model that does not enlarge "
+            "pictures; give an upscaler (super-resolution) model"
+        )
+    if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+        raise SdplayError(f"{path.name} works on {descriptor.input_channels}-channel pictures, not RGB")
+    return descriptor
+
+
+def import_spandrel() -> Any:
+    """spandrel, or one line saying how to install it (it needs a torchvision built for this torch)."""
+    try:
+        import spandrel
+    except ModuleNotFoundError as exc:
+        if exc.name == "torchvision":
+            raise SdplayError(f"spandrel needs torchvision: {torchvision_hint()}") from exc
+        raise SdplayError(f"upscaler model files need spandrel: {EXTRA_HINT}") from exc
+    except (ImportError, RuntimeError, OSError) as exc:  # a torchvision built for another torch fails to load
+        reason = str(exc).splitlines()[0]
+        raise SdplayError(f"spandrel cannot load torchvision ({reason}): {torchvision_hint()}") from exc
+    return spandrel
+
+
+def torchvision_hint() -> str:
+    import torch
+
+    return (
+        f"install the torchvision release made for torch {torch.__version__} "
+        "(for a CPU-only torch, from the same CPU wheel index)"
+    )
+
+
+def make_upscaler(settings: UpscaleSettings, token: str | None = None, local_only: bool = False) -> Upscaler:
+    """The upscaler `settings.model` names, checked against the asked scale before any frame is made."""
+    spec = (settings.model or LANCZOS).strip()
+    if spec.lower() == LANCZOS:
+        return LanczosUpscaler(settings.scale or 2)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() in MODEL_FILE_SUFFIXES:
+        if not path.is_file():
+            raise SdplayError(f"upscaler model not found: {spec}")
+        upscaler: Upscaler = ModelFileUpscaler(path, settings)
+    else:
+        upscaler = DiffusionUpscaler(settings, token, local_only)
+    if settings.scale is not None and settings.scale != upscaler.scale:
+        raise SdplayError(
+            f"{upscaler.name} upscales by {upscaler.scale}, not {settings.scale}: use --scale {upscaler.scale} "
+            "(or leave --scale out), or --model lanczos for other scales"
+        )
+    return upscaler
+
+
+@dataclass
+class UpscaleRun:
+    """What an upscale made: the resolved settings, the pictures, and where they were written."""
+
+    settings: UpscaleSettings
+    images: list[Image.Image]
+    run_dir: Path | None = None
+    paths: list[Path] | None = None
+    video: Path | None = None
+
+
+def iter_upscaled(
+    source: Source, upscaler: Upscaler, settings: UpscaleSettings, on_frame: FrameCallback | None = None
+) -> Iterator[tuple[Image.Image, str]]:
+    """Each frame upscaled, with its parameters text extended by the upscaler's name and scale."""
+    fields = {"Postprocess upscale by": upscaler.scale, "Postprocess upscaler": upscaler.name}
+    if isinstance(upscaler, DiffusionUpscaler):
+        fields.update(
+            {"Upscale prompt": settings.prompt or None, "Upscale steps": settings.steps, "Upscale seed": settings.seed}
+        )
+    total = len(source.frames)
+    for index, (frame, parameters) in enumerate(zip(source.frames, source.parameters, strict=True)):
+        image = upscaler([frame], settings.seed or 0)[0]
+        if on_frame is not None:
+            on_frame(index + 1, total)
+        yield image, with_fields(parameters, fields)
+
+
+def run_upscale(
+    settings: UpscaleSettings,
+    outdir: str | Path | None = None,
+    write: bool = True,
+    token: str | None = None,
+    local_only: bool = False,
+    on_frame: FrameCallback | None = None,
+) -> UpscaleRun:
+    """Read the source, make the upscaler, upscale every frame into a new run folder (and video)."""
+    from .postprocess import ResultWriter
+
+    source = read_source(settings.source)
+    upscaler = make_upscaler(settings, token, local_only)
+    settings = replace(
+        settings,
+        scale=upscaler.scale,
+        seed=random.randrange(2**32) if settings.seed is None else settings.seed,
+        fps=settings.fps or source.fps,
+    )
+    frames = iter_upscaled(source, upscaler, settings, on_frame)
+    if not write:
+        return UpscaleRun(settings, [image for image, _ in frames])
+    writer = ResultWriter(outdir, "upscale", source.path, settings.to_dict())
+    images = []
+    for image, parameters in frames:
+        writer.save(image, parameters)
+        images.append(image)
+    video = None
+    if source.video is not None:
+        video = writer.encode(source.video, settings.fps or DEFAULT_FPS)
+    return UpscaleRun(settings, images, writer.run_dir, writer.paths, video)
+
+
+def upscale(
+    source: str | Path,
+    *,
+    scale: int | None = None,
+    model: str = LANCZOS,
+    outdir: str | Path | None = None,
+    write: bool = True,
+    token: str | None = None,
+    local_only: bool = False,
+    **options: Any,
+) -> UpscaleRun:
+    """Python entry point: `sdplay.upscale("picture.png", scale=2).images[0]`.
+
+    `source` is a picture, a run folder of numbered frames or a video; `model` is `lanczos`, an
+    upscaler model file, `sd-x4` or an SD x4 upscaler folder/hub id. Other keywords are the fields of
+    UpscaleSettings (prompt, steps, noise_level, seed, device, dtype, ...). With `write=False` the
+    pictures come back in memory only.
+    """
+    settings = UpscaleSettings(source=str(source), scale=scale, model=model, **options)
+    return run_upscale(settings, outdir, write, token, local_only)
