@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["animate", "dream", "generate", "load_model", "upscale", "__version__"]
+__all__ = ["animate", "dream", "generate", "interpolate", "load_model", "upscale", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +26,10 @@ def __getattr__(name: str) -> Any:
         from .animate import animate
 
         return animate
+    if name == "interpolate":
+        from .frame_interpolation import interpolate
+
+        return interpolate
     if name == "upscale":
         from .upscaling import upscale
 

@@ -536,6 +536,42 @@ def upscale(
     guarded(debug, run)
 
 
+@app.command()
+def interpolate(
+    source: Annotated[Path | None, typer.Argument(help="A video, or a run folder of numbered frames.")] = None,
+    multiplier: Annotated[
+        int | None, typer.Option("-x", "--multiplier", help="Frames per original interval: 2 (default), 4, ...")
+    ] = None,
+    timing: Annotated[
+        str | None, typer.Option("--timing", help="smooth: multiply the fps (default); slowmo: keep it.")
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="flow (optical flow, no download).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the result, instead.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """New frames between the frames of a video or run folder, into a new run folder with the video."""
+    setup_logging(quiet, debug)
+    flags = {"source": str(source) if source else None, "multiplier": multiplier, "timing": timing}
+    flags.update(method=method, fps=fps)
+
+    def run() -> None:
+        from .frame_interpolation import InterpolateSettings, run_interpolate
+        from .progress import StepProgress
+        from .settings import read_config
+
+        data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
+        settings = InterpolateSettings.from_dict(data)
+        with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
+            result = run_interpolate(settings, outdir, True, lambda n, t: progress.update(n, t, 0, 1))
+        print(result.video)
+        log.info("%d frames at %g fps in %s", result.frame_count, result.settings.fps, result.run_dir)
+
+    guarded(debug, run)
+
+
 def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException

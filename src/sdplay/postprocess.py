@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,9 +122,10 @@ class ResultWriter:
         self.paths.append(path)
         return path
 
-    def save_all(self, images: Iterable[tuple[Image.Image, str]]) -> None:
-        for image, parameters in images:
-            self.save(image, parameters)
+    def save_numbered(self, item: tuple[int, Image.Image, str]) -> Path:
+        """Frame `number` as NNNN.png, from a writer thread; the caller records the paths in order."""
+        number, image, parameters = item
+        return save_frame(self.run_dir, number, image, parameters)
 
     def encode(self, name: str, fps: float) -> Path:
         """Encode the written frames as `name` (.mp4 or .gif) under a temporary name, renamed when complete."""

