@@ -20,6 +20,7 @@ from .models import Model
 from .output import format_parameters
 from .schedulers import make_scheduler, sampler_name_of
 from .settings import ImageSettings
+from .weighting import PlainPrompts, encode_weighted
 
 log = logging.getLogger("sdplay")
 
@@ -133,14 +134,15 @@ def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = N
     settings, init, mask = run.settings, run.init, run.mask
     pipe = model.pipeline(settings.mode)
     sampler = use_scheduler(pipe, model, settings.scheduler)
-    prompt, negative = model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
+    texts = encode_weighted(pipe, settings.prompt, settings.negative, model.clean_prompt) or PlainPrompts(
+        model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
+    )
     batches = range(0, settings.num, settings.batch_size)
     for batch_index, start in enumerate(batches):
         count = min(settings.batch_size, settings.num - start)
         seeds = [settings.seed + start + i for i in range(count)]
         kwargs: dict[str, Any] = {
-            "prompt": [prompt] * count,
-            "negative_prompt": [negative] * count,
+            **texts.batched(count),
             "num_inference_steps": settings.steps,
             "guidance_scale": settings.guidance,
             "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
