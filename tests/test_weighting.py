@@ -52,7 +52,7 @@ def test_and_weights_and_break_chunks() -> None:
 def test_plain_prompts_give_exactly_todays_pixels(tiny_model) -> None:
     """Plain prompts are not touched: the same pixels as the pipeline called directly with the text."""
     run = dict(model=str(tiny_model), steps=3, seed=4, device="cpu", negative="blurry")
-    ours = sdplay.generate("a cat on a mat", **run).pil_images[0]
+    ours = sdplay.generate("a cat on a mat", **run).images[0]
     model = load_model(str(tiny_model), device="cpu")
     pipe = model.pipeline("txt2img")
     assert encode_weighted(pipe, "a cat on a mat", "blurry") is None
@@ -72,7 +72,7 @@ def test_plain_mini_prompts_give_exactly_todays_pixels() -> None:
     model = load_model("mini", device="cpu")
     pipe = model.pipeline("txt2img")
     assert encode_weighted(pipe, "a red circle on a white background", "", model.clean_prompt) is None
-    a = sdplay.generate("a red circle on a white background", model="mini", seed=3, steps=4).pil_images[0]
+    a = sdplay.generate("a red circle on a white background", model="mini", seed=3, steps=4).images[0]
     direct = pipe(
         prompt=["a red circle on a white background"],
         negative_prompt=[""],
@@ -98,10 +98,10 @@ def test_red_weight_moves_the_share_of_red_pixels_on_the_mini_model() -> None:
     strong, weak = [], []
     for seed in range(4):
         strong.append(
-            red_share(sdplay.generate(RED_PROMPT.format(red="(red:1.5)"), model="mini", seed=seed).pil_images[0])
+            red_share(sdplay.generate(RED_PROMPT.format(red="(red:1.5)"), model="mini", seed=seed).images[0])
         )
         weak.append(
-            red_share(sdplay.generate(RED_PROMPT.format(red="(red:0.5)"), model="mini", seed=seed).pil_images[0])
+            red_share(sdplay.generate(RED_PROMPT.format(red="(red:0.5)"), model="mini", seed=seed).images[0])
         )
     assert all(s > w for s, w in zip(strong, weak, strict=True)), (strong, weak)
     assert np.mean(strong) - np.mean(weak) > 0.05
@@ -111,28 +111,28 @@ def test_prompts_longer_than_the_window_are_chunked_not_cut(tiny_model) -> None:
     """The tiny model's tokenizer makes one token per character and has a 77-token window."""
     run = dict(model=str(tiny_model), steps=2, seed=1, device="cpu")
     head = "a long prompt " * 6  # 84 characters: past the window already
-    one = sdplay.generate(head + "ending with a cat", **run).pil_images[0]
-    other = sdplay.generate(head + "ending with a dog", **run).pil_images[0]
+    one = sdplay.generate(head + "ending with a cat", **run).images[0]
+    other = sdplay.generate(head + "ending with a dog", **run).images[0]
     assert not np.array_equal(np.asarray(one), np.asarray(other))  # the part after token 77 counts
 
 
 def test_weighted_negative_break_and_and_run_and_differ(tiny_model) -> None:
     run = dict(model=str(tiny_model), steps=2, seed=1, device="cpu")
-    plain = np.asarray(sdplay.generate("a red cat", **run).pil_images[0])
+    plain = np.asarray(sdplay.generate("a red cat", **run).images[0])
     for prompt, extra in [
         ("a (red:1.4) cat", {}),
         ("a red BREAK cat", {}),
         ("a red :1.2 AND a cat :0.6", {}),
         ("a red cat", {"negative": "(blurry:1.3), [ugly]"}),
     ]:
-        image = sdplay.generate(prompt, **run, **extra).pil_images[0]
+        image = sdplay.generate(prompt, **run, **extra).images[0]
         assert not np.array_equal(np.asarray(image), plain), prompt
 
 
 def test_batches_share_the_weighted_embeddings(tiny_model) -> None:
     run = dict(model=str(tiny_model), steps=2, seed=5, device="cpu")
-    batched = sdplay.generate("a (red:1.3) cat", num=2, batch_size=2, **run).pil_images
-    single = sdplay.generate("a (red:1.3) cat", **run).pil_images[0]
+    batched = sdplay.generate("a (red:1.3) cat", num=2, batch_size=2, **run).images
+    single = sdplay.generate("a (red:1.3) cat", **run).images[0]
     assert np.abs(np.asarray(batched[0], np.int16) - np.asarray(single, np.int16)).max() <= 1
 
 

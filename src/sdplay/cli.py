@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -486,6 +487,16 @@ def bench(
     guarded(debug, measure)
 
 
+@contextmanager
+def frame_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A frame-counting bar for the tools that rework finished frames (they run outside the engine)."""
+    from .engine.events import Progress
+    from .progress import ProgressBar
+
+    with ProgressBar(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as bar:
+        yield lambda done, total: bar(Progress("tool", done, total, done - 1, total, None))
+
+
 @app.command()
 def upscale(
     source: Annotated[Path | None, typer.Argument(help="A picture, a run folder of frames, or a video.")] = None,
@@ -526,11 +537,10 @@ def upscale(
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
         settings = UpscaleSettings.from_dict(data)
-        from .progress import StepProgress
         from .upscaling import run_upscale
 
-        with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
-            result = run_upscale(settings, outdir, True, token, local_only, lambda n, t: progress.update(n, t, 0, 1))
+        with frame_progress(quiet) as on_frame:
+            result = run_upscale(settings, outdir, True, token, local_only, on_frame)
         for path in [result.video] if result.video else result.paths or []:
             print(path)
         log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, len(result.images), result.run_dir)
@@ -561,13 +571,12 @@ def interpolate(
 
     def run() -> None:
         from .frame_interpolation import InterpolateSettings, run_interpolate
-        from .progress import StepProgress
         from .settings import read_config
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
         settings = InterpolateSettings.from_dict(data)
-        with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
-            result = run_interpolate(settings, outdir, True, lambda n, t: progress.update(n, t, 0, 1))
+        with frame_progress(quiet) as on_frame:
+            result = run_interpolate(settings, outdir, True, on_frame)
         print(result.video)
         log.info("%d frames at %g fps in %s", result.frame_count, result.settings.fps, result.run_dir)
 
