@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["animate", "dream", "generate", "interpolate", "load_model", "upscale", "__version__"]
+__all__ = ["animate", "dream", "generate", "interpolate", "load_model", "outpaint", "upscale", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from .frame_interpolation import interpolate
 
         return interpolate
+    if name == "outpaint":
+        from .outpainting import outpaint
+
+        return outpaint
     if name == "upscale":
         from .upscaling import upscale
 

@@ -583,6 +583,61 @@ def interpolate(
     guarded(debug, run)
 
 
+OUTPAINT_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
+    (_opt(int | None, None, "--left", help="Pixels to add on the left."), "left"),
+    (_opt(int | None, None, "--right", help="Pixels to add on the right."), "right"),
+    (_opt(int | None, None, "--top", help="Pixels to add at the top."), "top"),
+    (_opt(int | None, None, "--bottom", help="Pixels to add at the bottom."), "bottom"),
+    (_opt(str | None, None, "--expand", help="Grow to WIDTHxHEIGHT, half on each side."), "expand"),
+    (_opt(int | None, None, "--blend", help="Pixels inside the picture over which the seam fades (8)."), "blend"),
+    (STRENGTH, "strength"),
+]
+
+
+def outpaint(**values: Any) -> None:
+    setup_logging(values["quiet"], values["debug"])
+
+    def run() -> None:
+        from .outpainting import OutpaintSettings, run_outpaint
+        from .settings import read_config
+
+        config = values.get("config")
+        data: dict[str, Any] = dict(read_config(config)) if config else {}
+        for param, field_name in OUTPAINT_OPTIONS + COMMON:
+            if field_name and values.get(param.name) is not None:
+                data[field_name] = values[param.name]
+        data.update({k: str(values[k]) for k in ("source", "prompt") if values.get(k) is not None})
+        settings = OutpaintSettings.from_dict(data)
+        from .progress import ProgressBar
+
+        with ProgressBar(err, enabled=not values["quiet"] and sys.stderr.isatty()) as bar:
+            result = run_outpaint(settings, values.get("outdir"), True, values.get("token"), values["local_only"], bar)
+        for path in result.paths or []:
+            print(path)
+        log.info("seed %d; settings in %s", result.settings.image.seed, result.run_dir / "settings.json")
+
+    guarded(values["debug"], run)
+
+
+OUTPAINT_SOURCE = inspect.Parameter(
+    "source",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[Path | None, typer.Argument(help="The picture to grow.")],
+)
+outpaint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        OUTPAINT_SOURCE,
+        PROMPT.replace(
+            annotation=Annotated[str | None, typer.Argument(help="What to draw (default: the picture's own prompt).")]
+        ),
+    ]
+    + [p for p, _ in OUTPAINT_OPTIONS + COMMON]
+)
+outpaint.__doc__ = "Grow a picture on any side; the new strips are drawn to match (--right 128, --expand 768x512)."
+app.command("outpaint")(outpaint)
+
+
 def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException

@@ -1,0 +1,201 @@
+"""Outpainting: a picture grown on any side, the new strips drawn by the inpaint mode.
+
+The canvas is the picture with its edge pixels stretched outward; the mask is white over the new
+strips and fades to black over `blend` pixels inside the picture, so the seam is redrawn and
+composited softly. Inpainting checkpoints fill the strips with their own mask input; plain models
+through inpaint's latent blending. Without a prompt, the picture's own prompt (its PNG parameters) is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .errors import SdplayError
+from .settings import ImageSettings
+
+IN_MEMORY = "<outpaint canvas>"  # what the inner inpaint settings name as init and mask
+SIZE_MULTIPLE = 8
+MAX_GROWTH = 4096
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Pixels added on each side."""
+
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+
+    def __post_init__(self) -> None:
+        for side in ("left", "right", "top", "bottom"):
+            value = getattr(self, side)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_GROWTH:
+                raise SdplayError(f"--{side} must be a whole number of pixels from 0 to {MAX_GROWTH}, got {value!r}")
+
+    @classmethod
+    def to_size(cls, size: tuple[int, int], target: str) -> Growth:
+        """`--expand WxH`: grow to that size, half on each side (the odd pixel right/bottom)."""
+        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(target))
+        if not match:
+            raise SdplayError(f"--expand must be WIDTHxHEIGHT, e.g. 768x512, got {target!r}")
+        width, height = int(match.group(1)), int(match.group(2))
+        if width < size[0] or height < size[1]:
+            raise SdplayError(f"--expand {width}x{height} is smaller than the picture ({size[0]}x{size[1]})")
+        dx, dy = width - size[0], height - size[1]
+        return cls(dx // 2, dx - dx // 2, dy // 2, dy - dy // 2)
+
+    def rounded(self, size: tuple[int, int]) -> Growth:
+        """Grown so the new size is a multiple of 8 (what the VAE needs): the extra goes right (bottom),
+        or left (top) when only that side grows."""
+        extra_w = -(size[0] + self.left + self.right) % SIZE_MULTIPLE
+        extra_h = -(size[1] + self.top + self.bottom) % SIZE_MULTIPLE
+        to_left, to_top = bool(self.left and not self.right), bool(self.top and not self.bottom)
+        return Growth(
+            self.left + extra_w * to_left,
+            self.right + extra_w * (not to_left),
+            self.top + extra_h * to_top,
+            self.bottom + extra_h * (not to_top),
+        )
+
+    def __bool__(self) -> bool:
+        return any((self.left, self.right, self.top, self.bottom))
+
+
+@dataclass(frozen=True)
+class OutpaintSettings:
+    """An outpaint job: the picture, how it grows, and the inpaint settings that draw the new strips."""
+
+    source: str
+    growth: Growth
+    image: ImageSettings  # mode inpaint; its init and mask are the canvas made from the picture
+    blend: int = 8  # pixels inside the picture over which the seam fades
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.blend, int) or isinstance(self.blend, bool) or not 0 <= self.blend <= 256:
+            raise SdplayError(f"--blend must be a whole number of pixels from 0 to 256, got {self.blend!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutpaintSettings:
+        """Flat settings (a run's settings.json): source, sides, expand, blend, and any image setting."""
+        data = dict(data)
+        for name in ("mode", "init", "mask", "width", "height"):  # the canvas decides these
+            data.pop(name, None)
+        source = data.pop("source", None)
+        if not source:
+            raise SdplayError("nothing to outpaint: give a picture")
+        sides = {side: data.pop(side) for side in ("left", "right", "top", "bottom") if data.get(side) is not None}
+        expand, blend = data.pop("expand", None), data.pop("blend", 8)
+        image = ImageSettings.from_dict({**data, "mode": "inpaint", "init": IN_MEMORY, "mask": IN_MEMORY})
+        growth = Growth(**sides)
+        if expand is not None:
+            if growth:
+                raise SdplayError("give either --expand or --left/--right/--top/--bottom, not both")
+            from .images import load_image
+
+            growth = Growth.to_size(load_image(source).size, expand)
+        if not growth:
+            raise SdplayError("nothing to add: give --left/--right/--top/--bottom PIXELS or --expand WxH")
+        return cls(str(source), growth, image, blend)
+
+    def to_dict(self) -> dict[str, Any]:
+        image = {k: v for k, v in self.image.to_dict().items() if k not in ("mode", "init", "mask", "width", "height")}
+        return {"source": self.source, **asdict(self.growth), "blend": self.blend, **image}
+
+
+def canvas_and_mask(picture: Image.Image, growth: Growth, blend: int) -> tuple[Image.Image, Image.Image]:
+    """The grown canvas (edge pixels stretched into the new strips) and the soft mask (white = draw)."""
+    pixels = np.asarray(picture.convert("RGB"))
+    pad = ((growth.top, growth.bottom), (growth.left, growth.right), (0, 0))
+    canvas = np.pad(pixels, pad, mode="edge")
+    height, width = canvas.shape[:2]
+    ys, xs = np.mgrid[:height, :width].astype(np.float32)
+    inside_from = []  # distance into the picture from each side that grows
+    if growth.left:
+        inside_from.append(xs - growth.left)
+    if growth.right:
+        inside_from.append(width - growth.right - 1 - xs)
+    if growth.top:
+        inside_from.append(ys - growth.top)
+    if growth.bottom:
+        inside_from.append(height - growth.bottom - 1 - ys)
+    distance = np.min(np.stack(inside_from), axis=0)
+    mask = np.clip(1 - (distance + 1) / (blend + 1), 0, 1) if blend else (distance < 0).astype(np.float32)
+    mask[distance < 0] = 1.0
+    return Image.fromarray(canvas), Image.fromarray((mask * 255).round().astype(np.uint8), "L")
+
+
+@dataclass
+class OutpaintRun:
+    settings: OutpaintSettings
+    images: list[Image.Image]
+    run_dir: Path | None = None
+    paths: list[Path] | None = None
+
+
+def run_outpaint(
+    settings: OutpaintSettings,
+    outdir: str | Path | None = None,
+    write: bool = True,
+    token: str | None = None,
+    local_only: bool = False,
+    on_event: Any = None,
+) -> OutpaintRun:
+    """Grow the picture, draw the new strips with the inpaint mode, write a new outpaint run folder."""
+    from .engine import Job, run
+    from .images import load_image
+    from .postprocess import ResultWriter, with_fields
+
+    picture = load_image(settings.source, "picture")
+    growth = settings.growth.rounded(picture.size)
+    canvas, mask = canvas_and_mask(picture, growth, settings.blend)
+    image = settings.image
+    if not image.prompt:
+        image = replace(image, prompt=_own_prompt(Path(settings.source)))
+    image = replace(image, width=canvas.width, height=canvas.height)
+    job = Job("inpaint", image, write=False, given={"init": canvas, "mask": mask}, token=token, local_only=local_only)
+    result = run(job, on_event)
+    settings = replace(settings, growth=growth, image=result.settings)
+    made = OutpaintRun(settings, result.images)
+    if write:
+        writer = ResultWriter(outdir, "outpaint", Path(settings.source), settings.to_dict())
+        sides = ", ".join(f"{f.name} {getattr(growth, f.name)}" for f in fields(growth) if getattr(growth, f.name))
+        for picture_made in result.images:
+            parameters = with_fields(picture_made.info.get("parameters"), {"Outpaint": sides, "Blend": settings.blend})
+            writer.save(picture_made, parameters)
+        made.run_dir, made.paths = writer.run_dir, writer.paths
+    return made
+
+
+def _own_prompt(path: Path) -> str:
+    from .output import read_parameters
+
+    try:
+        return read_parameters(path).get("prompt", "")
+    except OSError:
+        return ""
+
+
+def outpaint(
+    source: str | Path,
+    prompt: str = "",
+    *,
+    outdir: str | Path | None = None,
+    write: bool = True,
+    token: str | None = None,
+    local_only: bool = False,
+    **options: Any,
+) -> OutpaintRun:
+    """Python entry point: `sdplay.outpaint("picture.png", right=128, model="mini").images[0]`.
+
+    Keywords: left/right/top/bottom (pixels) or expand="WxH", blend, and the image settings
+    (model, negative, steps, seed, num, strength, ...).
+    """
+    settings = OutpaintSettings.from_dict({"source": str(source), "prompt": prompt, **options})
+    return run_outpaint(settings, outdir, write, token, local_only)
