@@ -117,10 +117,10 @@ def test_bad_input_is_one_error_line(moving_square, tmp_path) -> None:
         ([tmp_path / "one.mp4"], "has one frame"),
         ([tmp_path / "picture.png"], "has one frame"),
         ([tmp_path / "missing.mp4"], "not found"),
-        ([moving_square, "-x", 1], "-x/--multiplier must be a whole number from 2"),
-        ([moving_square, "--timing", "fast"], "--timing must be smooth"),
-        ([moving_square, "--method", "magic"], "unknown interpolation method"),
-        ([moving_square, "--fps", 0], "--fps must be a number > 0"),
+        ([moving_square, "-x", 1], "multiplier: must be a whole number from 2 to 16, got 1"),
+        ([moving_square, "--timing", "fast"], "timing: must be one of smooth, slowmo"),
+        ([moving_square, "--method", "magic"], "method: must be flow"),
+        ([moving_square, "--fps", 0], "fps: must be a finite number > 0"),
         ([], "nothing to interpolate"),
     ]
     for args, message in cases:

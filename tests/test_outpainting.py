@@ -63,7 +63,7 @@ def test_plain_model_keeps_the_picture_and_records_the_run(tiny_model, titled_pi
 def test_inpainting_checkpoint_and_expand(tiny_inpaint_model, picture) -> None:
     run = sdplay.outpaint(picture, "a red square", expand="80x80", model=str(tiny_inpaint_model), steps=2, write=False)
     assert run.images[0].size == (80, 80)
-    assert run.settings.growth == Growth(8, 8, 8, 8)
+    assert run.settings.options.growth((64, 64)) == Growth(8, 8, 8, 8)
 
 
 def test_the_new_strip_takes_the_background_colour_on_the_mini_model(tmp_path) -> None:
@@ -87,15 +87,15 @@ def test_the_new_strip_takes_the_background_colour_on_the_mini_model(tmp_path) -
 def test_bad_input_is_one_error_line(picture, tmp_path) -> None:
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     cases = [
-        ([picture, "--left", "-8"], "--left must be a whole number of pixels"),
+        ([picture, "--left", "-8"], "left: must be a whole number from 0 to 4096, got -8"),
         ([picture], "nothing to add"),
         ([picture, "--expand", "32x32"], "smaller than the picture"),
-        ([picture, "--expand", "big"], "--expand must be WIDTHxHEIGHT"),
+        ([picture, "--expand", "big"], "expand: must be WIDTHxHEIGHT, e.g. 768x512"),
         ([picture, "--expand", "96x96", "--left", "8"], "either --expand or"),
         ([tmp_path / "missing.png", "--left", "8"], "not found"),
         ([tmp_path / "broken.png", "--left", "8"], "not an image file or damaged"),
-        ([picture, "--left", "8", "--blend", "-1"], "--blend must be"),
-        ([picture, "--left", "8", "--strength", "2"], "--strength must be between 0 and 1"),
+        ([picture, "--left", "8", "--blend", "-1"], "blend: must be a whole number from 0 to 256"),
+        ([picture, "--left", "8", "--strength", "2"], "strength: must be a finite number from 0 to 1"),
         ([], "nothing to outpaint"),
     ]
     for args, message in cases:

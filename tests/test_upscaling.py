@@ -154,8 +154,8 @@ def _bad_inputs(tmp: Path, esrgan_x2: Path) -> list[tuple[list[object], str]]:
         (["upscale", tmp / "nowhere.png"], "not found"),
         (["upscale", tmp], "no numbered frames"),
         (["upscale"], "nothing to upscale"),
-        (["upscale", tmp / "ok.png", "--scale", 1], "--scale must be a whole number from 2"),
-        (["upscale", tmp / "ok.png", "--model", "sd-x4", "--noise-level", 400], "--noise-level"),
+        (["upscale", tmp / "ok.png", "--scale", 1], "scale: must be a whole number from 2 to 8, got 1"),
+        (["upscale", tmp / "ok.png", "--model", "sd-x4", "--noise-level", 400], "noise_level: must be a whole number"),
         (["upscale", tmp / "ok.png", "--model", tmp / "nowhere"], "not found"),
     ]
 

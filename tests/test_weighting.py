@@ -97,12 +97,8 @@ def test_red_weight_moves_the_share_of_red_pixels_on_the_mini_model() -> None:
     """Measured: seeds 0-7 at 20 steps gave 0.25 (weight 1.5) vs 0.10 (weight 0.5) of the picture red."""
     strong, weak = [], []
     for seed in range(4):
-        strong.append(
-            red_share(sdplay.generate(RED_PROMPT.format(red="(red:1.5)"), model="mini", seed=seed).images[0])
-        )
-        weak.append(
-            red_share(sdplay.generate(RED_PROMPT.format(red="(red:0.5)"), model="mini", seed=seed).images[0])
-        )
+        strong.append(red_share(sdplay.generate(RED_PROMPT.format(red="(red:1.5)"), model="mini", seed=seed).images[0]))
+        weak.append(red_share(sdplay.generate(RED_PROMPT.format(red="(red:0.5)"), model="mini", seed=seed).images[0]))
     assert all(s > w for s, w in zip(strong, weak, strict=True)), (strong, weak)
     assert np.mean(strong) - np.mean(weak) > 0.05
 

@@ -15,20 +15,21 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import Field, model_validator
 
 from .errors import SdplayError
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
+from .settings import FramesPerSecond, PathText, Settings
 
 log = logging.getLogger("sdplay")
 
 METHODS = ("flow",)
-TIMINGS = ("smooth", "slowmo")
 MAX_MULTIPLIER = 16
 EXTRA_HINT = "pip install 'sdplay[interpolate]'"
 
@@ -36,44 +37,24 @@ FrameCallback = Callable[[int, int], None]
 """on_frame(done, total)"""
 
 
-@dataclass(frozen=True)
-class InterpolateSettings:
+class InterpolateSettings(Settings):
     """An interpolation job over a picture sequence (a video file or a run folder of frames)."""
 
-    source: str = ""
-    multiplier: int = 2  # frames per original interval: 2 puts one new frame between every two
-    method: str = "flow"
-    timing: str = "smooth"  # smooth: fps x multiplier; slowmo: the source's fps
-    fps: float | None = None  # the result's frame rate, instead of the one the timing gives
+    source: PathText = Field("", description="A video, or a run folder of numbered frames.")
+    multiplier: Annotated[int, Field(ge=2, le=MAX_MULTIPLIER)] = Field(
+        2, description="Frames per original interval: 2 puts one new frame between every two."
+    )
+    method: Literal["flow"] = Field("flow", description="flow: OpenCV dense optical flow, no download.")
+    timing: Literal["smooth", "slowmo"] = Field(
+        "smooth", description="smooth: the fps times the multiplier; slowmo: the source's fps."
+    )
+    fps: FramesPerSecond | None = Field(None, description="The result's frame rate, instead of the timing's.")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _has_source(self) -> InterpolateSettings:
         if not self.source:
-            raise SdplayError("nothing to interpolate: give a video or a run folder of frames")
-        if (
-            not isinstance(self.multiplier, int)
-            or isinstance(self.multiplier, bool)
-            or not 2 <= self.multiplier <= MAX_MULTIPLIER
-        ):
-            raise SdplayError(
-                f"-x/--multiplier must be a whole number from 2 to {MAX_MULTIPLIER}, got {self.multiplier!r}"
-            )
-        if self.method not in METHODS:
-            raise SdplayError(f"unknown interpolation method {self.method!r}; choose {', '.join(METHODS)}")
-        if self.timing not in TIMINGS:
-            raise SdplayError(f"--timing must be smooth (multiply the fps) or slowmo (keep it), got {self.timing!r}")
-        if self.fps is not None and (not isinstance(self.fps, (int, float)) or not 0 < self.fps < 1000):
-            raise SdplayError(f"--fps must be a number > 0, got {self.fps!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InterpolateSettings:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+            raise ValueError("nothing to interpolate: give a video or a run folder of frames")
+        return self
 
 
 def import_cv2() -> Any:
@@ -200,7 +181,7 @@ def run_interpolate(
     source = read_source(settings.source)
     if len(source.frames) < 2:
         raise SdplayError(f"{source.path} has one frame; interpolation needs a video or a run of at least two frames")
-    settings = replace(settings, fps=output_fps(settings, source.fps))
+    settings = settings.with_values(fps=output_fps(settings, source.fps))
     name = make_interpolator(settings.method).name
     total = (len(source.frames) - 1) * settings.multiplier + 1
     frames = interpolate_frames(source.frames, settings.multiplier, settings.method)

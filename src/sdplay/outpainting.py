@@ -8,20 +8,24 @@ through inpaint's latent blending. Without a prompt, the picture's own prompt (i
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from PIL import Image
+from pydantic import Field, model_validator
 
 from .errors import SdplayError
-from .settings import ImageSettings
+from .settings import ImageSettings, PathText, Settings
 
 IN_MEMORY = "<outpaint canvas>"  # what the inner inpaint settings name as init and mask
+CANVAS_KEYS = ("mode", "init", "mask", "width", "height")  # the canvas decides these image settings
 SIZE_MULTIPLE = 8
 MAX_GROWTH = 4096
+
+
+Side = Annotated[int, Field(ge=0, le=MAX_GROWTH)]
 
 
 @dataclass(frozen=True)
@@ -33,19 +37,10 @@ class Growth:
     top: int = 0
     bottom: int = 0
 
-    def __post_init__(self) -> None:
-        for side in ("left", "right", "top", "bottom"):
-            value = getattr(self, side)
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_GROWTH:
-                raise SdplayError(f"--{side} must be a whole number of pixels from 0 to {MAX_GROWTH}, got {value!r}")
-
     @classmethod
     def to_size(cls, size: tuple[int, int], target: str) -> Growth:
         """`--expand WxH`: grow to that size, half on each side (the odd pixel right/bottom)."""
-        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(target))
-        if not match:
-            raise SdplayError(f"--expand must be WIDTHxHEIGHT, e.g. 768x512, got {target!r}")
-        width, height = int(match.group(1)), int(match.group(2))
+        width, height = (int(side) for side in target.lower().split("x"))
         if width < size[0] or height < size[1]:
             raise SdplayError(f"--expand {width}x{height} is smaller than the picture ({size[0]}x{size[1]})")
         dx, dy = width - size[0], height - size[1]
@@ -68,45 +63,58 @@ class Growth:
         return any((self.left, self.right, self.top, self.bottom))
 
 
+class OutpaintOptions(Settings):
+    """The outpaint part of a job's settings; the rest are the inpaint mode's image settings."""
+
+    source: PathText = Field("", description="The picture to grow.")
+    left: Side = Field(0, description="Pixels to add on the left.")
+    right: Side = Field(0, description="Pixels to add on the right.")
+    top: Side = Field(0, description="Pixels to add at the top.")
+    bottom: Side = Field(0, description="Pixels to add at the bottom.")
+    expand: Annotated[str, Field(pattern=r"^[0-9]{1,5}[xX][0-9]{1,5}$")] | None = Field(
+        None,
+        description="Grow to WIDTHxHEIGHT, half on each side, instead of the four sides.",
+        json_schema_extra={"x-allowed": "WIDTHxHEIGHT, e.g. 768x512"},
+    )
+    blend: Annotated[int, Field(ge=0, le=256)] = Field(8, description="Pixels inside the picture the seam fades over.")
+
+    @model_validator(mode="after")
+    def _something_to_add(self) -> OutpaintOptions:
+        sides = any((self.left, self.right, self.top, self.bottom))
+        if not self.source:
+            raise ValueError("nothing to outpaint: give a picture")
+        if self.expand and sides:
+            raise ValueError("give either --expand or --left/--right/--top/--bottom, not both")
+        if not self.expand and not sides:
+            raise ValueError("nothing to add: give --left/--right/--top/--bottom PIXELS or --expand WxH")
+        return self
+
+    def growth(self, size: tuple[int, int]) -> Growth:
+        """The pixels to add to a picture of `size`, rounded so the result fits the VAE."""
+        grown = (
+            Growth.to_size(size, self.expand) if self.expand else Growth(self.left, self.right, self.top, self.bottom)
+        )
+        return grown.rounded(size)
+
+
 @dataclass(frozen=True)
 class OutpaintSettings:
-    """An outpaint job: the picture, how it grows, and the inpaint settings that draw the new strips."""
+    """An outpaint job: how the picture grows, and the inpaint settings that draw the new strips."""
 
-    source: str
-    growth: Growth
+    options: OutpaintOptions
     image: ImageSettings  # mode inpaint; its init and mask are the canvas made from the picture
-    blend: int = 8  # pixels inside the picture over which the seam fades
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.blend, int) or isinstance(self.blend, bool) or not 0 <= self.blend <= 256:
-            raise SdplayError(f"--blend must be a whole number of pixels from 0 to 256, got {self.blend!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OutpaintSettings:
-        """Flat settings (a run's settings.json): source, sides, expand, blend, and any image setting."""
-        data = dict(data)
-        for name in ("mode", "init", "mask", "width", "height"):  # the canvas decides these
-            data.pop(name, None)
-        source = data.pop("source", None)
-        if not source:
-            raise SdplayError("nothing to outpaint: give a picture")
-        sides = {side: data.pop(side) for side in ("left", "right", "top", "bottom") if data.get(side) is not None}
-        expand, blend = data.pop("expand", None), data.pop("blend", 8)
-        image = ImageSettings.from_dict({**data, "mode": "inpaint", "init": IN_MEMORY, "mask": IN_MEMORY})
-        growth = Growth(**sides)
-        if expand is not None:
-            if growth:
-                raise SdplayError("give either --expand or --left/--right/--top/--bottom, not both")
-            from .images import load_image
-
-            growth = Growth.to_size(load_image(source).size, expand)
-        if not growth:
-            raise SdplayError("nothing to add: give --left/--right/--top/--bottom PIXELS or --expand WxH")
-        return cls(str(source), growth, image, blend)
+        """Flat settings (a run's settings.json, the CLI's flags): the outpaint keys and any image setting."""
+        own = OutpaintOptions.known_keys()
+        options = OutpaintOptions.from_dict({k: v for k, v in data.items() if k in own})
+        image = {k: v for k, v in data.items() if k not in own and k not in CANVAS_KEYS}
+        return cls(options, ImageSettings.from_dict({**image, "mode": "inpaint", "init": IN_MEMORY, "mask": IN_MEMORY}))
 
     def to_dict(self) -> dict[str, Any]:
-        image = {k: v for k, v in self.image.to_dict().items() if k not in ("mode", "init", "mask", "width", "height")}
-        return {"source": self.source, **asdict(self.growth), "blend": self.blend, **image}
+        image = {k: v for k, v in self.image.to_dict().items() if k not in CANVAS_KEYS}
+        return {**self.options.to_dict(), **image}
 
 
 def canvas_and_mask(picture: Image.Image, growth: Growth, blend: int) -> tuple[Image.Image, Image.Image]:
@@ -152,22 +160,23 @@ def run_outpaint(
     from .images import load_image
     from .postprocess import ResultWriter, with_fields
 
-    picture = load_image(settings.source, "picture")
-    growth = settings.growth.rounded(picture.size)
-    canvas, mask = canvas_and_mask(picture, growth, settings.blend)
-    image = settings.image
-    if not image.prompt:
-        image = replace(image, prompt=_own_prompt(Path(settings.source)))
-    image = replace(image, width=canvas.width, height=canvas.height)
+    options = settings.options
+    picture = load_image(options.source, "picture")
+    growth = options.growth(picture.size)
+    canvas, mask = canvas_and_mask(picture, growth, options.blend)
+    image = settings.image.with_values(
+        prompt=settings.image.prompt or _own_prompt(Path(options.source)), width=canvas.width, height=canvas.height
+    )
     job = Job("inpaint", image, write=False, given={"init": canvas, "mask": mask}, token=token, local_only=local_only)
     result = run(job, on_event)
-    settings = replace(settings, growth=growth, image=result.settings)
+    resolved = options.with_values(expand=None, **asdict(growth))
+    settings = OutpaintSettings(resolved, result.settings)
     made = OutpaintRun(settings, result.images)
     if write:
-        writer = ResultWriter(outdir, "outpaint", Path(settings.source), settings.to_dict())
-        sides = ", ".join(f"{f.name} {getattr(growth, f.name)}" for f in fields(growth) if getattr(growth, f.name))
+        writer = ResultWriter(outdir, "outpaint", Path(options.source), settings.to_dict())
+        sides = ", ".join(f"{side} {pixels}" for side, pixels in asdict(growth).items() if pixels)
         for picture_made in result.images:
-            parameters = with_fields(picture_made.info.get("parameters"), {"Outpaint": sides, "Blend": settings.blend})
+            parameters = with_fields(picture_made.info.get("parameters"), {"Outpaint": sides, "Blend": options.blend})
             writer.save(picture_made, parameters)
         made.run_dir, made.paths = writer.run_dir, writer.paths
     return made

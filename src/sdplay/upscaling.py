@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 from PIL import Image
+from pydantic import Field, model_validator
 
 from .errors import SdplayError, out_of_memory_as_user_error
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
-from .settings import ModelSettings
+from .settings import MAX_SEED, FramesPerSecond, Guidance, ModelSettings, PathText, Steps
 
 log = logging.getLogger("sdplay")
 
@@ -37,41 +38,31 @@ FrameCallback = Callable[[int, int], None]
 """on_frame(done, total)"""
 
 
-@dataclass(frozen=True)
 class UpscaleSettings(ModelSettings):
     """An upscale job; `model` names the upscaler (lanczos, a model file, sd-x4 or an SD upscaler spec)."""
 
-    model: str | None = LANCZOS
-    source: str = ""
-    scale: int | None = None  # None: the upscaler's own scale (Lanczos: 2)
-    prompt: str = ""  # SD x4 upscaler: what the picture shows
-    negative: str = ""
-    steps: int = 20
-    guidance: float = 9.0
-    noise_level: int = 20  # SD x4 upscaler: noise added to the low-resolution picture, 0..350
-    seed: int | None = None
-    fps: float | None = None  # a video's frame rate (default: the source's)
+    model: str | None = Field(LANCZOS, description="lanczos, an upscaler model file, sd-x4 or an SD x4 upscaler.")
+    source: PathText = Field("", description="A picture, a run folder of numbered frames, or a video.")
+    scale: Annotated[int, Field(ge=2, le=MAX_LANCZOS_SCALE)] | None = Field(
+        None, description="How many times larger (default: the upscaler's own; Lanczos: 2)."
+    )
+    prompt: str = Field("", description="SD x4 upscaler: what the picture shows.")
+    negative: str = Field("", description="SD x4 upscaler: what not to draw.")
+    steps: Steps = Field(20, description="SD x4 upscaler: denoising steps.")
+    guidance: Guidance = Field(9.0, description="SD x4 upscaler: classifier-free guidance scale.")
+    noise_level: Annotated[int, Field(ge=0, le=350)] = Field(
+        20, description="SD x4 upscaler: noise added to the small picture first."
+    )
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        None, description="SD x4 upscaler: seed (random when left out; always recorded)."
+    )
+    fps: FramesPerSecond | None = Field(None, description="The video's frame rate (default: the source's).")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _has_source(self) -> UpscaleSettings:
         if not self.source:
-            raise SdplayError("nothing to upscale: give a picture, a run folder or a video")
-        if self.scale is not None and (
-            not isinstance(self.scale, int) or isinstance(self.scale, bool) or not 2 <= self.scale <= MAX_LANCZOS_SCALE
-        ):
-            raise SdplayError(f"--scale must be a whole number from 2 to {MAX_LANCZOS_SCALE}, got {self.scale!r}")
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise SdplayError(f"--steps must be a whole number >= 1, got {self.steps!r}")
-        if not isinstance(self.guidance, (int, float)) or not 0 <= self.guidance < float("inf"):
-            raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
-        if not isinstance(self.noise_level, int) or not 0 <= self.noise_level <= 350:
-            raise SdplayError(f"--noise-level must be a whole number from 0 to 350, got {self.noise_level!r}")
-        if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed < 2**64):
-            raise SdplayError(f"--seed must be a whole number between 0 and 2^64-1, got {self.seed!r}")
-        if self.fps is not None and (not isinstance(self.fps, (int, float)) or not 0 < self.fps < 1000):
-            raise SdplayError(f"--fps must be a number > 0, got {self.fps!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+            raise ValueError("nothing to upscale: give a picture, a run folder or a video")
+        return self
 
 
 class Upscaler(Protocol):
@@ -126,7 +117,7 @@ class DiffusionUpscaler:
         from .api import model_for
 
         spec = SD_X4_HUB if (settings.model or "").lower() == SD_X4 else settings.model
-        model = model_for(replace(settings, model=spec), token, local_only)
+        model = model_for(settings.with_values(model=spec), token, local_only)
         pipe = model.base
         if type(pipe).__name__ != "StableDiffusionUpscalePipeline":
             raise SdplayError(f"{settings.model} is a {type(pipe).__name__}, not Stable Diffusion's x4 upscaler")
@@ -268,8 +259,7 @@ def run_upscale(
 
     source = read_source(settings.source)
     upscaler = make_upscaler(settings, token, local_only)
-    settings = replace(
-        settings,
+    settings = settings.with_values(
         scale=upscaler.scale,
         seed=random.randrange(2**32) if settings.seed is None else settings.seed,
         fps=settings.fps or source.fps,
