@@ -120,8 +120,22 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
     (_opt(bool, False, "--quiet", "-q", help="No progress bar or info messages."), None),
     (_opt(bool, False, "--debug", help="Show tracebacks and library messages."), None),
 ]
+HIRES = [
+    (
+        _opt(float | None, None, "--hires-scale", help="Hires fix: redraw the picture this many times larger."),
+        "hires_scale",
+    ),
+    (
+        _opt(float | None, None, "--hires-strength", help="Hires fix: how much the redraw changes (0.5)."),
+        "hires_strength",
+    ),
+    (
+        _opt(str | None, None, "--hires-upscaler", help="Hires fix: lanczos or an upscaler model file."),
+        "hires_upscaler",
+    ),
+]
 MODE_OPTIONS = {
-    "txt2img": [],
+    "txt2img": HIRES,
     "img2img": [(INIT, "init"), (STRENGTH, "strength")],
     "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength")],
 }

@@ -16,6 +16,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SdplayError, out_of_memory_as_user_error
+from .hires import HiresFix
 from .models import Model
 from .output import Picture, format_parameters
 from .schedulers import make_scheduler, sampler_name_of
@@ -118,6 +119,9 @@ def image_parameters(settings: ImageSettings, seed: int, sampler: str) -> str:
     }
     if settings.mode != "txt2img":
         fields["Denoising strength"] = settings.strength
+    if settings.hires_scale:
+        fields.update({"Denoising strength": settings.hires_strength, "Hires upscale": settings.hires_scale})
+        fields["Hires upscaler"] = settings.hires_upscaler
     fields["Mode"] = settings.mode
     return format_parameters(settings.prompt, settings.negative, fields)
 
@@ -139,6 +143,7 @@ def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = Non
     texts = encode_weighted(pipe, settings.prompt, settings.negative, model.clean_prompt) or PlainPrompts(
         model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
     )
+    hires = HiresFix(model, settings) if settings.hires_scale else None
     batches = range(0, settings.num, settings.batch_size)
     for start in batches:
         count = min(settings.batch_size, settings.num - start)
@@ -161,6 +166,9 @@ def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = Non
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * count
         images = result.images
+        if hires is not None:
+            images, hires_flags = hires(images, texts.batched(count), seeds, kwargs.get("callback_on_step_end"))
+            flags = [a or b for a, b in zip(flags, hires_flags, strict=True)]
         if mask is not None:  # black = keep: the kept part is the original's pixels, not a VAE round trip
             images = [pipe.image_processor.apply_overlay(mask, init, image) for image in images]
         for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):

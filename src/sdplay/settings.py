@@ -313,10 +313,19 @@ class ImageSettings(ModelSettings):
     strength: Fraction | None = Field(None, description="img2img/inpaint: how much of the init image to change.")
     init: PathText | None = Field(None, description="Init image file (img2img, inpaint).")
     mask: PathText | None = Field(None, description="Mask image file: white = repaint, black = keep (inpaint).")
+    hires_scale: Annotated[float, Field(ge=1, le=4)] | None = Field(
+        None, description="txt2img hires fix: draw at the size, upscale by this, redraw with img2img (off when absent)."
+    )
+    hires_strength: Fraction = Field(0.5, description="Hires fix: how much the redraw changes the upscaled picture.")
+    hires_upscaler: PathText = Field("lanczos", description="Hires fix: lanczos or an upscaler model file.")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImageSettings:
         check_pixels(self.width, self.height)
+        if self.hires_scale is not None and self.mode != "txt2img":
+            raise ValueError(f"hires_scale: the hires fix is for txt2img; {self.mode} starts from your picture")
+        if self.hires_upscaler.lower() != "lanczos" and not Path(self.hires_upscaler).is_file():
+            raise ValueError(f"hires_upscaler: upscaler model not found: {self.hires_upscaler}")
         if self.mode in ("img2img", "inpaint") and not self.init:
             raise ValueError(f"init: {self.mode} needs an init image (--init FILE)")
         if self.mode == "inpaint" and not self.mask:
