@@ -15,30 +15,38 @@ from tiny_models import build_components
 def make_spandrel_importable() -> None:
     """spandrel imports torchvision for two architectures sdplay does not use (LaMa, RestoreFormer).
     PyPI's torchvision is built for CUDA torch and fails to load beside the CPU torch of CI; where it
-    cannot be imported, those two names are stood in for, and fail if anything calls them."""
+    cannot be imported, those two names are stood in for (they fail if called) while spandrel is
+    imported, and taken away again so that nothing else sees a torchvision."""
     try:
-        import torchvision.transforms.functional  # noqa: F401
+        import spandrel  # noqa: F401
+
+        return
     except Exception:
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+        pass
+    for name in [n for n in sys.modules if n == "torchvision" or n.startswith(("torchvision.", "spandrel"))]:
+        del sys.modules[name]
+    functional = types.ModuleType("torchvision.transforms.functional")
+    functional.InterpolationMode = enum.Enum("InterpolationMode", "NEAREST BILINEAR BICUBIC")
+
+    def unavailable(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("torchvision is not installed")
+
+    functional.rotate = functional.normalize = unavailable
+    transforms = types.ModuleType("torchvision.transforms")
+    transforms.functional = functional
+    package = types.ModuleType("torchvision")
+    package.transforms = transforms
+    stand_ins = {
+        "torchvision": package,
+        "torchvision.transforms": transforms,
+        "torchvision.transforms.functional": functional,
+    }
+    sys.modules.update(stand_ins)
+    try:
+        import spandrel  # noqa: F401
+    finally:
+        for name in stand_ins:
             del sys.modules[name]
-        functional = types.ModuleType("torchvision.transforms.functional")
-        functional.InterpolationMode = enum.Enum("InterpolationMode", "NEAREST BILINEAR BICUBIC")
-
-        def unavailable(*args: object, **kwargs: object) -> None:
-            raise RuntimeError("torchvision is not installed")
-
-        functional.rotate = functional.normalize = unavailable
-        transforms = types.ModuleType("torchvision.transforms")
-        transforms.functional = functional
-        package = types.ModuleType("torchvision")
-        package.transforms = transforms
-        sys.modules.update(
-            {
-                "torchvision": package,
-                "torchvision.transforms": transforms,
-                "torchvision.transforms.functional": functional,
-            }
-        )
 
 
 def save_tiny_esrgan(path: Path, scale: int = 2) -> Path:
