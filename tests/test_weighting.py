@@ -104,9 +104,9 @@ def test_red_weight_moves_the_share_of_red_pixels_on_the_mini_model() -> None:
 
 
 def test_prompts_longer_than_the_window_are_chunked_not_cut(tiny_model) -> None:
-    """The tiny model's tokenizer makes one token per character and has a 77-token window."""
+    """The tiny model's tokenizer makes one token per letter and has a 77-token window."""
     run = dict(model=str(tiny_model), steps=2, seed=1, device="cpu")
-    head = "a long prompt " * 6  # 84 characters: past the window already
+    head = "a long prompt " * 6  # 66 tokens (one per letter); the ending passes the 77-token window
     one = sdplay.generate(head + "ending with a cat", **run).images[0]
     other = sdplay.generate(head + "ending with a dog", **run).images[0]
     assert not np.array_equal(np.asarray(one), np.asarray(other))  # the part after token 77 counts
@@ -142,3 +142,54 @@ def test_missing_weighting_extra_is_one_line(monkeypatch, tiny_model) -> None:
     with pytest.raises(SdplayError, match=r"need compel: pip install 'sdplay\[weighting\]'"):
         sdplay.generate("a (red:1.2) cat", model=str(tiny_model), steps=2, device="cpu")
     sdplay.generate("a red cat", model=str(tiny_model), steps=2, device="cpu")  # plain prompts need no compel
+
+
+@pytest.fixture(scope="module")
+def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory):
+    """SDXL's layout at a toy size: two text encoders (the second with a projection), a text_time UNet."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from tiny_models import build_tokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    folder = tmp_path_factory.mktemp("sdxl")
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(folder / "_tokenizer_src")
+    vocab = tokenizer.get_vocab()
+    ids = {"bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"]}
+    config = CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=32, pad_token_id=ids["eos_token_id"], **ids,
+    )  # fmt: skip
+    unet = UNet2DConditionModel(
+        sample_size=8, block_out_channels=(32, 64), layers_per_block=1, attention_head_dim=(2, 4),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64, norm_num_groups=32,
+    )  # fmt: skip
+    vae = AutoencoderKL(
+        block_out_channels=(32,) * 4, down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, norm_num_groups=32,
+    )  # fmt: skip
+    pipe = StableDiffusionXLPipeline(
+        vae=vae, text_encoder=CLIPTextModel(config), text_encoder_2=CLIPTextModelWithProjection(config),
+        tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=EulerDiscreteScheduler(),
+    )  # fmt: skip
+    pipe.save_pretrained(folder / "tiny-sdxl")
+    return folder / "tiny-sdxl"
+
+
+def test_sdxl_both_encoders_and_the_pooled_embedding(tiny_sdxl) -> None:
+    pipe = load_model(str(tiny_sdxl), device="cpu").pipeline("txt2img")
+    assert encode_weighted(pipe, "a red cat", "") is None
+    weighted = encode_weighted(pipe, "a (red:1.4) cat", "[blurry]")
+    shapes = {name: tuple(tensor.shape) for name, tensor in weighted.kwargs.items()}
+    assert shapes == {
+        "prompt_embeds": (1, 77, 64),  # the two encoders' 32 features side by side
+        "negative_prompt_embeds": (1, 77, 64),
+        "pooled_prompt_embeds": (1, 32),
+        "negative_pooled_prompt_embeds": (1, 32),
+    }
+    assert encode_weighted(pipe, "a red cat " * 12, "").kwargs["prompt_embeds"].shape[1] == 154  # two windows
+    run = dict(model=str(tiny_sdxl), steps=2, seed=1, device="cpu")
+    plain, strong = (sdplay.generate(p, **run).images[0] for p in ("a red cat", "a (red:1.4) cat"))
+    assert strong.size == (64, 64) and not np.array_equal(np.asarray(plain), np.asarray(strong))
