@@ -79,7 +79,8 @@ class LanczosUpscaler:
         self.name, self.scale = "Lanczos", scale
 
     def __call__(self, images: list[Image.Image], seed: int) -> list[Image.Image]:
-        return [image.resize((image.width * self.scale, image.height * self.scale), Image.LANCZOS) for image in images]
+        lanczos = Image.Resampling.LANCZOS
+        return [image.resize((image.width * self.scale, image.height * self.scale), lanczos) for image in images]
 
 
 class ModelFileUpscaler:
