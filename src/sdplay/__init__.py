@@ -1,7 +1,8 @@
 """sdplay: a local Stable Diffusion playground (txt2img, img2img, inpaint, dream, animate).
 
 import sdplay
-image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).pil_images[0]
+image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).images[0]
+result = sdplay.run(sdplay.Job.from_dict("dream", {"prompts": ["a cat", "a dog"], "model": "mini"}), on_event=print)
 """
 
 from __future__ import annotations
@@ -9,7 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["animate", "dream", "generate", "interpolate", "load_model", "outpaint", "upscale", "__version__"]
+__all__ = [
+    "CancelToken",
+    "Job",
+    "animate",
+    "dream",
+    "generate",
+    "interpolate",
+    "load_model",
+    "outpaint",
+    "run",
+    "upscale",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,6 +51,10 @@ def __getattr__(name: str) -> Any:
         from .upscaling import upscale
 
         return upscale
+    if name in ("Job", "run", "CancelToken"):
+        from . import engine
+
+        return getattr(engine, name)
     if name == "load_model":
         from .models import load_model
 
