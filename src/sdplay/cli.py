@@ -134,10 +134,28 @@ HIRES = [
         "hires_upscaler",
     ),
 ]
+CONTROL = [
+    (
+        _opt(list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny or none."),
+        "control",
+    ),
+    (
+        _opt(list[str] | None, None, "--control-model", help="ControlNet model (one, or one per --control)."),
+        "control_model",
+    ),
+    (
+        _opt(float | None, None, "--control-start", help="ControlNet: from this fraction of the steps (0)."),
+        "control_start",
+    ),
+    (
+        _opt(float | None, None, "--control-end", help="ControlNet: until this fraction of the steps (1)."),
+        "control_end",
+    ),
+]
 MODE_OPTIONS = {
-    "txt2img": HIRES,
-    "img2img": [(INIT, "init"), (STRENGTH, "strength")],
-    "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength")],
+    "txt2img": HIRES + CONTROL,
+    "img2img": [(INIT, "init"), (STRENGTH, "strength"), *CONTROL],
+    "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength"), *CONTROL],
 }
 MODE_HELP = {
     "txt2img": "Draw images from a prompt.",
@@ -183,7 +201,7 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
     if data["mode"] != mode:
         raise SdplayError(f"the config file is for {data['mode']}, not {mode}")
     for param, field_name in COMMON + MODE_OPTIONS[mode]:
-        if field_name and values.get(param.name) is not None:
+        if field_name and values.get(param.name) not in (None, []):  # a repeatable flag not given is []
             value = values[param.name]
             data[field_name] = str(value) if isinstance(value, Path) else value
     if values.get("prompt") is not None:

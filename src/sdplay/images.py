@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .controlnet import control_kwargs, controlled
 from .errors import SdplayError, out_of_memory_as_user_error
 from .hires import HiresFix
 from .models import Model
@@ -110,6 +111,8 @@ def image_parameters(settings: ImageSettings, seed: int, sampler: str) -> str:
     }
     if settings.mode != "txt2img":
         fields["Denoising strength"] = settings.strength
+    if settings.control:
+        fields["ControlNet"] = "; ".join(settings.control)
     if settings.hires_scale:
         fields.update({"Denoising strength": settings.hires_strength, "Hires upscale": settings.hires_scale})
         fields["Hires upscaler"] = settings.hires_upscaler
@@ -126,10 +129,15 @@ def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
     return name
 
 
-def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = None) -> Iterator[Picture]:
-    """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i."""
+def iter_images(
+    run: PreparedRun, model: Model, steps: StepReporter | None = None, pipe: Any = None
+) -> Iterator[Picture]:
+    """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i.
+
+    `pipe` replaces the mode's pipeline (one with ControlNets attached)."""
     settings, init, mask = run.settings, run.init, run.mask
-    pipe = model.pipeline(settings.mode)
+    pipe = pipe or model.pipeline(settings.mode)
+    control = control_kwargs(settings, (settings.width, settings.height)) if settings.control else {}
     sampler = use_scheduler(pipe, model, settings.scheduler)
     texts = encode_weighted(pipe, settings.prompt, settings.negative, model.clean_prompt) or PlainPrompts(
         model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
@@ -141,6 +149,7 @@ def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = Non
         seeds = [settings.seed + start + i for i in range(count)]
         kwargs: dict[str, Any] = {
             **texts.batched(count),
+            **control,
             "num_inference_steps": settings.steps,
             "guidance_scale": settings.guidance,
             "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
@@ -174,14 +183,14 @@ class ImagesPlan:
 
     video = None
 
-    def __init__(self, run: PreparedRun, model: Model) -> None:
-        self.run, self.model = run, model
+    def __init__(self, run: PreparedRun, model: Model, pipe: Any = None) -> None:
+        self.run, self.model, self.pipe = run, model, pipe
         self.settings = run.settings
         self.total = run.settings.num
         self.title = run.settings.prompt
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
-        yield from iter_images(self.run, self.model, steps)
+        yield from iter_images(self.run, self.model, steps, self.pipe)
 
 
 class ImagesMode:
@@ -193,7 +202,11 @@ class ImagesMode:
         return read_inputs(settings, given)
 
     def plan(self, settings: ImageSettings, model: Model, inputs: Any, job: Job) -> ImagesPlan:
-        return ImagesPlan(prepare(settings, model, inputs), model)
+        run = prepare(settings, model, inputs)
+        if not settings.control:
+            return ImagesPlan(run, model)
+        models = settings.control_model * (len(settings.control) if len(settings.control_model) == 1 else 1)
+        return ImagesPlan(run, model, controlled(model, settings.mode, models, job.token, job.local_only))
 
 
 ENGINE_MODE = ImagesMode()
