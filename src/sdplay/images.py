@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .controlnet import control_kwargs, controlled
+from .controlnet import control_kwargs, controlled, parse_control
 from .errors import SdplayError, out_of_memory_as_user_error
 from .hires import HiresFix
 from .models import Model
@@ -76,6 +76,8 @@ def read_inputs(
     `given` holds images passed in memory (Python API), used instead of reading their paths.
     """
     given = given or {}
+    for text in settings.control:  # control images too, so that a wrong file fails before the model loads
+        load_image(parse_control(text).image, "control image")
     if settings.mode == "txt2img":
         return None, None
     init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
