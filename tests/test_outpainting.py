@@ -86,6 +86,7 @@ def test_the_new_strip_takes_the_background_colour_on_the_mini_model(tmp_path) -
 
 def test_bad_input_is_one_error_line(picture, tmp_path) -> None:
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    Image.new("RGB", (32, 32)).save(tmp_path / "small.png")
     cases = [
         ([picture, "--left", "-8"], "left: must be a whole number from 0 to 4096, got -8"),
         ([picture], "nothing to add"),
@@ -97,6 +98,7 @@ def test_bad_input_is_one_error_line(picture, tmp_path) -> None:
         ([picture, "--left", "8", "--blend", "-1"], "blend: must be a whole number from 0 to 256"),
         ([picture, "--left", "8", "--strength", "2"], "strength: must be a finite number from 0 to 1"),
         ([], "nothing to outpaint"),
+        ([tmp_path / "small.png", "--right", "16"], "the grown picture would be 48x32"),
     ]
     for args, message in cases:
         result = CliRunner().invoke(app, ["outpaint", *map(str, args), "-o", str(tmp_path / "out")])

@@ -17,7 +17,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from .errors import SdplayError
-from .settings import ImageSettings, PathText, Settings
+from .settings import MIN_SIZE, ImageSettings, PathText, Settings
 
 IN_MEMORY = "<outpaint canvas>"  # what the inner inpaint settings name as init and mask
 CANVAS_KEYS = ("mode", "init", "mask", "width", "height")  # the canvas decides these image settings
@@ -164,6 +164,11 @@ def run_outpaint(
     picture = load_image(options.source, "picture")
     growth = options.growth(picture.size)
     canvas, mask = canvas_and_mask(picture, growth, options.blend)
+    if min(canvas.size) < MIN_SIZE:
+        raise SdplayError(
+            f"the grown picture would be {canvas.width}x{canvas.height}; models draw at least {MIN_SIZE} pixels "
+            "a side: add more pixels"
+        )
     image = settings.image.with_values(
         prompt=settings.image.prompt or _own_prompt(Path(options.source)), width=canvas.width, height=canvas.height
     )
