@@ -17,7 +17,6 @@ from sdplay.animate.color import (
     rgb_to_lab,
     unsharp_mask,
 )
-from sdplay.animate.noise import add_noise
 
 
 @pytest.mark.parametrize("mode", ["RGB", "HSV", "LAB"])
@@ -89,25 +88,3 @@ def test_unsharp_mask_adds_edge_contrast_and_respects_threshold() -> None:
     assert float(sharp[0, 0, 0, 16]) > 0.5 and float(sharp[0, 0, 0, 15]) == 0.0  # overshoot on the bright side
     assert torch.equal(unsharp_mask(image, 5, 1.0, 0.0, 0), image)
     assert torch.equal(unsharp_mask(image, 5, 1.0, 1.0, 255), image)  # every difference is under the threshold
-
-
-@pytest.mark.parametrize("kind", ["normal", "perlin"])
-def test_noise_has_the_scheduled_strength_and_repeats_per_seed(kind: str) -> None:
-    grey = torch.full((1, 3, 64, 64), 0.5)
-    noisy = add_noise(grey, 0.1, seed=3, kind=kind)
-    spread = float((noisy - grey).std())
-    assert 0.01 < spread < 0.1
-    assert torch.equal(noisy, add_noise(grey, 0.1, seed=3, kind=kind))
-    assert not torch.equal(noisy, add_noise(grey, 0.1, seed=4, kind=kind))
-    assert add_noise(grey, 0.0, seed=3, kind=kind) is grey
-
-
-def test_perlin_noise_is_smooth_and_normal_noise_is_not() -> None:
-    grey = torch.full((1, 1, 64, 64), 0.5)
-
-    def neighbour_correlation(image: torch.Tensor) -> float:
-        a, b = image[..., :, :-1].flatten() - 0.5, image[..., :, 1:].flatten() - 0.5
-        return float((a * b).mean() / (a.std() * b.std()))
-
-    assert neighbour_correlation(add_noise(grey, 0.2, 0, "perlin")) > 0.8
-    assert abs(neighbour_correlation(add_noise(grey, 0.2, 0, "normal"))) < 0.1
