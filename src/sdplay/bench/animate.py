@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from ..animate.depth import DepthEstimator
-from ..animate.loop import Job, Renderer, frames_from, from_pil, resolve, to_pil
+from ..animate.frames import frames_from
+from ..animate.renderer import FrameRequest, Renderer, from_pil, to_pil
+from ..animate.run import read_animation_inputs, resolve
 from ..animate.settings import AnimationSettings
 from ..api import model_for
 from ..images import use_scheduler
@@ -54,11 +56,11 @@ class NaiveRenderer(Renderer):
         self._encoded.clear()
         return super().encoded(frame)
 
-    def diffuse(self, jobs: list[Job]) -> list[torch.Tensor]:
+    def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         one_at_a_time = super().diffuse
         return [image for job in jobs for image in one_at_a_time([job])]
 
-    def _run(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
+    def call_pipeline(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
         mode = "img2img" if "image" in kwargs else "txt2img"
         fresh = naive_pipeline(self.model, mode)
         use_scheduler(fresh, self.model, self.settings.sampler)
@@ -106,8 +108,9 @@ def moving_disc_video(path: Path, frames: int, size: int) -> Path:
 def time_run(cls: type[Renderer], settings: AnimationSettings) -> float:
     """Seconds to make the frames after the first in memory (the model is already loaded, the video read)."""
     model = model_for(settings)
-    resolved, video = resolve(settings, model)
-    frames = frames_from(cls(resolved, model), None, 0, None, video)
+    inputs = read_animation_inputs(settings)
+    resolved = resolve(settings, model, inputs)
+    frames = frames_from(cls(resolved, model), None, 0, None, inputs.video)
     next(frames)
     synchronize(model.device)
     start = time.perf_counter()
@@ -129,7 +132,7 @@ def measure_animate(
 ) -> list[dict[str, Any]]:
     """fps of ours and of the naive loop for each mode and cadence; runs alternate, best is kept."""
     start = animation(base, depth_model, frames + 1, steps, size)
-    resolved, _ = resolve(start, model_for(start))
+    resolved = resolve(start, model_for(start), read_animation_inputs(start))
     time_run(Renderer, replace(resolved, animation_mode="3D", max_frames=2))  # warm-up: kernels, depth model
     results = []
     with tempfile.TemporaryDirectory() as scratch:
