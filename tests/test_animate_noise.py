@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from sdplay.animate.noise import add_noise
+from sdplay.animate.noise import add_noise, scaled_start_noise
 
 BRIGHT = 200 / 255
 
@@ -66,3 +66,15 @@ def test_noise_repeats_per_seed_and_fits_any_size() -> None:
     assert torch.equal(noisy, add_noise(grey, 0.1, seed=3))
     assert not torch.equal(noisy, add_noise(grey, 0.1, seed=4))
     assert add_noise(grey, 0.0, seed=3) is grey
+
+
+def test_the_noise_multiplier_scales_img2imgs_starting_noise_for_the_call_only() -> None:
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    scheduler.set_timesteps(10)
+    latents, noise, t = torch.zeros(1, 4, 8, 8), torch.randn(1, 4, 8, 8), scheduler.timesteps[3:4]
+    plain = scheduler.add_noise(latents, noise, t)
+    with scaled_start_noise(scheduler, 1.05):
+        assert torch.allclose(scheduler.add_noise(latents, noise, t), plain * 1.05)
+    assert "add_noise" not in vars(scheduler) and torch.equal(scheduler.add_noise(latents, noise, t), plain)

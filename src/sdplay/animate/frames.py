@@ -23,28 +23,46 @@ if TYPE_CHECKING:
 
 
 def first_frame(r: Renderer, init: Image.Image | None) -> Frame:
-    """Frame 0: txt2img, or the init image redrawn keeping `strength` of it."""
+    """Frame 0: txt2img, or the init image redrawn keeping `strength` of it; then its colours (Deforum's order)."""
     s = r.settings
     if init is None:
-        image, extra = r.draw(0), {}
+        image, extra, keep = r.draw(0), {}, r.value("strength_schedule", 0)
     else:
         request = FrameRequest.keeping(0, from_pil(fit(init, s.W, s.H), r.device), s.strength)
-        image, _ = r.redraw(request)
-        extra = request.parameters()
+        (image, _), extra, keep = r.redraw(request), request.parameters(), s.strength
+    image = quantise(r.coherence.after(image, 0, keep, from_init=init is not None))
     return Frame(0, image, r.parameters(0, extra), True)
 
 
-def motion_frames(r: Renderer, start: Frame, depth: torch.Tensor | None) -> Iterator[Frame]:
+def video_reference(r: Renderer, video: list[Image.Image], frame: int, anchor: int | None) -> int | None:
+    """With `color_coherence: Video Input`, the video frame of every N-th frame becomes the colour
+    reference; returns the video frame now in use (`anchor`, the one in use before)."""
+    s = r.settings
+    if s.color_coherence != "Video Input" or not video:
+        return anchor
+    every = s.color_coherence_video_every_N_frames
+    wanted = min(frame - frame % every, len(video) - 1)
+    if wanted != anchor:
+        r.coherence.use(from_pil(fit(video[wanted], s.W, s.H), r.device))
+    return wanted
+
+
+def motion_frames(
+    r: Renderer, start: Frame, depth: torch.Tensor | None, video: list[Image.Image] | None = None
+) -> Iterator[Frame]:
     """2D/3D from a diffused frame (and its depth) on: the frames after it, in order, cadence included."""
     keys = [k for k in r.keys if k > start.index]
-    previous = start
+    previous, anchor = start, None
     for key in keys:
         chain, image, moving_depth = [], previous.image, depth
         for frame in range(previous.index + 1, key + 1):
             image, moving_depth = r.warp(image, moving_depth, frame)
             chain.append(image)
-        request = FrameRequest.keeping(key, r.prepare(chain[-1], key), r.value("strength_schedule", key))
+        anchor = video_reference(r, video or [], key, anchor)
+        keep = r.value("strength_schedule", key)
+        request = FrameRequest.keeping(key, r.prepare(chain[-1], key), keep)
         new, diffused = r.redraw(request)
+        new = quantise(r.coherence.after(new, key, keep))
         new_depth, depth_map = r.depth_of(new)
         back, back_depth, between = new, new_depth, {}
         for frame in range(key - 1, previous.index, -1):
@@ -92,23 +110,23 @@ def independent_batches(r: Renderer, start: int) -> Iterator[list[int]]:
 def video_frames(r: Renderer, video: list[Image.Image], start: int) -> Iterator[Frame]:
     """Video Input: each extracted frame redrawn keeping `strength_schedule` of it, in batches.
 
-    Colour coherence matches against frame 0's result, or with `Video Input` against the video
-    frame of every `color_coherence_video_every_N_frames`-th frame.
+    As in Deforum, the video frames go to img2img as they are (no colour matching, contrast,
+    sharpening or noise). With `color_coherence: Video Input` each result is matched to the video
+    frame of every `color_coherence_video_every_N_frames`-th frame; the other colour modes find no
+    reference here, as in Deforum, where every frame comes from an init picture.
     """
     s = r.settings
-    every = s.color_coherence_video_every_N_frames
     anchor = None  # the video frame the reference was made from
     for frames in independent_batches(r, start):
-        jobs = []
-        for frame in frames:
-            source = from_pil(fit(video[frame], s.W, s.H), r.device)
-            if s.color_coherence == "Video Input" and anchor != frame - frame % every:
-                anchor = frame - frame % every
-                r.use_reference(from_pil(fit(video[anchor], s.W, s.H), r.device))
-            jobs.append(FrameRequest.keeping(frame, r.prepare(source, frame), r.value("strength_schedule", frame)))
+        jobs = [
+            FrameRequest.keeping(
+                frame, from_pil(fit(video[frame], s.W, s.H), r.device), r.value("strength_schedule", frame)
+            )
+            for frame in frames
+        ]
         for job, (image, diffused) in zip(jobs, r.diffuse_all(jobs), strict=True):
-            if job.frame == 0 and s.color_coherence in ("RGB", "HSV", "LAB"):
-                r.use_reference(image)
+            anchor = video_reference(r, video, job.frame, anchor)
+            image = quantise(r.coherence.after(image, job.frame, 1 - job.strength, from_init=True))
             extra = job.parameters() if diffused else {}
             yield Frame(job.frame, image, r.parameters(job.frame, extra), True, r.depth_of(image)[1])
 
@@ -142,15 +160,20 @@ def interpolation_frames(r: Renderer, start: int) -> Iterator[Frame]:
 
 
 def frames_from(
-    r: Renderer, folder: RunFolder | None, done: int, init: Image.Image | None, video: list[Image.Image]
+    r: Renderer,
+    folder: RunFolder | None,
+    done: int,
+    init: Image.Image | None,
+    video: list[Image.Image],
+    color_image: Image.Image | None = None,
 ) -> Iterator[Frame]:
     """The frames of the run from where it stands: fresh, or after `done` frames already in `folder`.
 
     Frames before `done` may come out too (remade to rebuild what follows them); callers skip them.
     """
     s = r.settings
-    if done and s.color_coherence not in ("None", "Video Input"):
-        r.use_reference(from_pil(_on_disk(folder, 0), r.device))
+    if color_image is not None:
+        r.coherence.use(from_pil(fit(color_image, s.W, s.H), r.device))
     if s.animation_mode == "Video Input":
         yield from video_frames(r, video, done)
         return
@@ -162,17 +185,33 @@ def frames_from(
         return
     if done:  # restart from the last diffused frame on disk; what follows it is made again identically
         key = max(k for k in r.keys if k < done)
+        if s.color_coherence in ("RGB", "HSV", "LAB"):
+            first_reference(r, from_pil(_on_disk(folder, 0), r.device), init is not None, key)
         image = from_pil(_on_disk(folder, key), r.device)
         depth, _ = r.depth_of(image)
         start = Frame(key, image, "", True)
     else:
+        video_reference(r, video, 0, None)
         made = first_frame(r, init)
         depth, depth_map = r.depth_of(made.image)
         start = replace(made, depth=depth_map)
         yield start
-        if s.color_coherence != "None":
-            r.use_reference(start.image)
-    yield from motion_frames(r, start, depth)
+    yield from motion_frames(r, start, depth, video)
+
+
+def first_reference(r: Renderer, frame_0: torch.Tensor, from_init: bool, restart: int) -> None:
+    """The colour reference a run had made by the diffused frame after `restart`, rebuilt to resume:
+    frame 0's result, or (legacy colour match, or frame 0 from an init image) frame 0 warped to the
+    next key, which that key's own input becomes when the run reaches it."""
+    if not r.settings.legacy_colormatch and not from_init:
+        r.coherence.use(frame_0)
+        return
+    if restart == 0:
+        return
+    image, depth = frame_0, r.depth_of(frame_0)[0]
+    for frame in range(1, min(r.settings.diffusion_cadence, r.settings.max_frames - 1) + 1):
+        image, depth = r.warp(image, depth, frame)
+    r.coherence.use(image)
 
 
 def _on_disk(folder: RunFolder | None, index: int) -> Image.Image:

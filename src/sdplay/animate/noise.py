@@ -14,6 +14,9 @@ device makes the same frames.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +50,22 @@ def add_noise(
         grain = F.interpolate(grain[None], size=(height, width), mode="nearest")[0]
     picture = torch.floor((grain * 0.5 + 0.5).clamp(0, 1) * 255) / 255  # Deforum's sample_to_cv2: cut to 8 bits
     return (image * (1 - amount) + picture[None].to(image.device, image.dtype) * amount).clamp_(0, 1)
+
+
+@contextmanager
+def scaled_start_noise(scheduler: Any, multiplier: float) -> Iterator[None]:
+    """img2img's starting noise times `multiplier` for the duration (Deforum's `noise_multiplier_schedule`,
+    the web UI's initial noise multiplier: `x *= multiplier` before sampling). diffusers draws that noise
+    inside the pipeline and hands it to `scheduler.add_noise`, so that one call is scaled."""
+    if multiplier == 1:
+        yield
+        return
+    original = scheduler.add_noise
+    scheduler.add_noise = lambda samples, noise, timesteps: original(samples, noise * multiplier, timesteps)
+    try:
+        yield
+    finally:
+        del scheduler.add_noise  # the class's own method again
 
 
 def _grid(size: int) -> int:

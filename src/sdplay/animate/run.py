@@ -36,12 +36,13 @@ class AnimationInputs:
 
     init: Image.Image | None = None
     video: list[Image.Image] = field(default_factory=list)
+    color_image: Image.Image | None = None  # the reference of color_coherence: Image
 
 
 def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
     init = load_image(settings.init_image, "init_image") if settings.use_init else None
     video: list[Image.Image] = []
-    if settings.animation_mode == "Video Input":
+    if settings.animation_mode == "Video Input" or settings.color_coherence == "Video Input":
         from ..video import read_video_frames
 
         end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
@@ -49,7 +50,10 @@ def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
         video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
         if not video:
             raise SdplayError(f"video_init_path: no frames in {path} for the extract_* range")
-    return AnimationInputs(init, video)
+    color_image = None
+    if settings.color_coherence == "Image":
+        color_image = load_image(settings.color_coherence_image_path, "color_coherence_image_path")
+    return AnimationInputs(init, video, color_image)
 
 
 def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
@@ -96,7 +100,8 @@ class AnimationPlan:
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         self.renderer.steps_reporter = steps
-        for frame in frames_from(self.renderer, folder, start, self.inputs.init, self.inputs.video):
+        inputs = self.inputs
+        for frame in frames_from(self.renderer, folder, start, inputs.init, inputs.video, inputs.color_image):
             yield picture_of(frame)
 
 

@@ -2,8 +2,9 @@
 
 Deforum's files (`.txt` or `.json`, from the Colab notebook or the web-UI extension) are read
 unchanged: older spellings are renamed (`fov` -> `fov_schedule`, `flip_2d_perspective` ->
-`enable_perspective_flip`, ...), string numbers are converted, and keys with no meaning here are
-named in one warning line. Every bad value is one SdplayError that starts with the key's name.
+`enable_perspective_flip`, ...), string numbers are converted, and features the file turns on that
+sdplay does not do are named in one warning line. Every bad value is one SdplayError that starts
+with the key's name.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import SdplayError
 from ..schedulers import canonical_sampler
 from ..settings import ModelSettings
 from .schedule import keyed_values, schedule_values, string_keyframes
+from .unsupported import report_ignored
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -39,13 +41,14 @@ COLOR_COHERENCE = {
     "match frame 0 hsv": "HSV",
     "match frame 0 lab": "LAB",
     "video input": "Video Input",
+    "image": "Image",
 }
 SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
 CHOICES = {
     "border": ("wrap", "replicate"),
     "padding_mode": ("border", "reflection", "zeros"),
     "sampling_mode": ("bicubic", "bilinear", "nearest"),
-    "noise_type": ("normal", "perlin"),
+    "noise_type": ("uniform", "normal", "perlin"),
 }
 RENAMED = {  # older Deforum spellings -> the names used here
     "fov": "fov_schedule",
@@ -108,6 +111,8 @@ class AnimationSettings(ModelSettings):
     fov_schedule: str = _schedule("0: (70)")
     near_schedule: str = _schedule("0: (200)")
     far_schedule: str = _schedule("0: (10000)")
+    aspect_ratio_schedule: str = _schedule("0: (1)")
+    aspect_ratio_use_old_formula: bool = False
     kernel_schedule: str = _schedule("0: (5)")
     sigma_schedule: str = _schedule("0: (1.0)")
     amount_schedule: str = _schedule("0: (0)")
@@ -119,6 +124,8 @@ class AnimationSettings(ModelSettings):
     perspective_flip_fv: str = _schedule("0: (53)")
     color_coherence: str = "LAB"
     color_coherence_video_every_N_frames: int = 1
+    color_coherence_image_path: str | None = None
+    legacy_colormatch: bool = False
     diffusion_cadence: int = 1
     batch_size: int | None = None  # frames per denoising call where frames are independent (None = by device)
     noise_type: str = "normal"
@@ -126,6 +133,8 @@ class AnimationSettings(ModelSettings):
     perlin_h: int = 8
     perlin_octaves: int = 4
     perlin_persistence: float = 0.5
+    enable_noise_multiplier_scheduling: bool = True
+    noise_multiplier_schedule: str = _schedule("0: (1.05)")
     use_depth_warping: bool = True
     midas_weight: float = 0.2
     padding_mode: str = "border"
@@ -198,8 +207,10 @@ class AnimationSettings(ModelSettings):
             raise SdplayError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:
             raise SdplayError("video_init_path: animation_mode 'Video Input' needs a video file")
-        if self.color_coherence == "Video Input" and self.animation_mode != "Video Input":
-            raise SdplayError("color_coherence: 'Video Input' only works with animation_mode 'Video Input'")
+        if self.color_coherence == "Video Input" and not self.video_init_path:
+            raise SdplayError("color_coherence: 'Video Input' needs a video_init_path")
+        if self.color_coherence == "Image" and not self.color_coherence_image_path:
+            raise SdplayError("color_coherence: 'Image' needs a color_coherence_image_path")
         self.series()
         self.frame_prompts()
 
@@ -222,6 +233,8 @@ class AnimationSettings(ModelSettings):
         _check_range(out, "kernel_schedule", 1.0, math.inf)
         _check_range(out, "sigma_schedule", 0.0, math.inf)
         _check_range(out, "zoom", 1e-6, math.inf)
+        _check_range(out, "aspect_ratio_schedule", 1e-3, math.inf)
+        _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
         return out
@@ -276,7 +289,7 @@ class AnimationSettings(ModelSettings):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "settings") -> AnimationSettings:
-        """Build from any mapping: old Deforum names renamed, unknown keys named in one warning line."""
+        """Build from any mapping: old Deforum names renamed, features sdplay does not do named in one line."""
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         ignored = []
@@ -289,11 +302,7 @@ class AnimationSettings(ModelSettings):
                 ignored.append(key)
             else:
                 values[name] = value
-        ignored.sort()
-        if ignored:
-            log.warning(
-                "%s: %d key(s) have no meaning here and were ignored: %s", source, len(ignored), ", ".join(ignored)
-            )
+        report_ignored(source, data, sorted(ignored))
         return cls(**values)
 
 
