@@ -68,4 +68,3 @@ def report_ignored(source: str, data: Mapping[str, Any], ignored: list[str]) -> 
     listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     them = "it" if len(named) == 1 else "them"
     log.warning("%s: this file turns on %s; sdplay does not do %s, so the result will differ", source, listed, them)
-
