@@ -13,7 +13,8 @@ import pytest
 from animate_helpers import save_tiny_depth_model
 from PIL import Image
 
-from sdplay.animate.settings import AnimationSettings
+from sdplay.animate.depth import DEFAULT_DEPTH_MODEL, nearer_is_larger
+from sdplay.animate.settings import AnimationSettings, frame_seed
 from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
 from sdplay.video import write_video
@@ -113,7 +114,7 @@ def test_features_the_file_turns_on_are_named_in_one_line(tmp_path, caplog) -> N
     with caplog.at_level(logging.DEBUG, logger="sdplay"):
         AnimationSettings.from_dict(json.loads(DEFORUM_FILE.read_text()), "default.txt")
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]  # Deforum's defaults: the key list for --debug only
-    assert "65 key(s) have no meaning here" in caplog.records[0].getMessage()
+    assert "64 key(s) have no meaning here" in caplog.records[0].getMessage()
     caplog.clear()
     changed = {"cn_2_enabled": True, "hybrid_composite": "Normal", "diffusion_redo": "2", "use_mask": False}
     with caplog.at_level(logging.INFO, logger="sdplay"):
@@ -122,3 +123,48 @@ def test_features_the_file_turns_on_are_named_in_one_line(tmp_path, caplog) -> N
         "mine.txt: this file turns on ControlNet (cn_2_enabled), hybrid video (hybrid_composite) and diffusion redo"
         " (diffusion_redo); sdplay does not do them, so the result will differ"
     ]
+
+
+def test_random_seeds_start_from_the_given_seed_and_schedules_truncate_like_deforum() -> None:
+    settings = AnimationSettings(seed=1234, seed_behavior="random", max_frames=3)
+    seeds = [frame_seed(settings, frame, frame, 0) for frame in range(3)]
+    assert seeds[0] == 1234 and len(set(seeds)) == 3  # Deforum draws a new seed after each frame
+    series = AnimationSettings(
+        max_frames=2, steps_schedule="0: (25.9)", kernel_schedule="0: (5.7)", seed_schedule="0: (7.99)"
+    ).series()
+    assert [series[name][0] for name in ("steps_schedule", "kernel_schedule", "seed_schedule")] == [25, 5, 7]
+
+
+def test_backtick_maths_in_prompts_and_parts_joined_with_a_space() -> None:
+    settings = AnimationSettings(
+        max_frames=3,
+        prompts={"0": "a (cat:`1+t/10`) --neg dog:`t*2`"},
+        positive_prompts="oil painting,",
+        negative_prompts="blurry",
+    )
+    assert settings.frame_prompts()[2] == ("oil painting, a (cat:1.2)", "dog:4.0 blurry")
+    with pytest.raises(SdplayError, match=r"^prompts: unknown name 'x'"):
+        AnimationSettings(max_frames=2, prompts={"0": "a `x+1` cat"})
+    with pytest.raises(SdplayError, match=r"^prompts: '`1/t`' is not a finite number at frame 0"):
+        AnimationSettings(max_frames=2, prompts={"0": "a `1/t` cat"})
+
+
+def test_depth_algorithm_names_the_transformers_depth_model(caplog) -> None:
+    from transformers import DepthAnythingConfig, DPTConfig, ZoeDepthConfig
+
+    assert AnimationSettings(depth_algorithm="Midas-3-Hybrid").depth_model == "Intel/dpt-hybrid-midas"
+    assert AnimationSettings(depth_algorithm="zoe").depth_model == "Intel/zoedepth-nyu-kitti"
+    assert AnimationSettings().depth_model == DEFAULT_DEPTH_MODEL  # sdplay's own files: Depth Anything V2
+    assert AnimationSettings(depth_algorithm="Zoe", depth_model="my/depth").depth_model == "my/depth"  # given wins
+    with caplog.at_level(logging.WARNING, logger="sdplay"):
+        assert AnimationSettings(depth_algorithm="LeReS").depth_model == DEFAULT_DEPTH_MODEL
+    assert caplog.records[0].getMessage() == (
+        f"depth_algorithm 'LeReS' has no transformers model; using {DEFAULT_DEPTH_MODEL} instead"
+    )
+    with pytest.raises(SdplayError, match="^depth_algorithm must be one of midas-3-hybrid, "):
+        AnimationSettings(depth_algorithm="sonar")
+    # ZoeDepth predicts metric depth (larger = farther); DPT/MiDaS and Depth Anything predict disparity
+    assert not nearer_is_larger(ZoeDepthConfig()) and nearer_is_larger(DPTConfig())
+    assert nearer_is_larger(DepthAnythingConfig()) and not nearer_is_larger(
+        DepthAnythingConfig(depth_estimation_type="metric")
+    )

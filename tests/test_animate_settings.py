@@ -25,9 +25,9 @@ def test_a_deforum_web_ui_file_imports_and_names_its_ignored_keys(caplog) -> Non
     assert "sd_model_hash" in unused[0] and "zoom" not in unused[0].split(": ", 2)[-1].split(", ")
     assert (settings.sampler, settings.diffusion_cadence, settings.noise_type) == ("euler_a", 2, "perlin")
     prompts = settings.frame_prompts()
-    assert prompts[0] == ("a beautiful lake by Asher Brown Durand, trending on Artstation", "nsfw, nude, nsfw, nude")
+    assert prompts[0] == ("a beautiful lake by Asher Brown Durand, trending on Artstation", "nsfw, nude nsfw, nude")
     assert prompts[59][0].startswith("a beautiful portrait") and prompts[58][0].startswith("a beautiful lake")
-    assert prompts[119] == ("a beautiful coconut", "photo, realistic, nsfw, nude")
+    assert prompts[119] == ("a beautiful coconut", "photo, realistic nsfw, nude")  # joined with " ", as Deforum
     series = settings.series()
     assert series["zoom"][0] == pytest.approx(1.0025) and series["translation_x"][1] == pytest.approx(2.0)
 

@@ -256,6 +256,25 @@ def _not_finite(name: str, expression: str, frame: int, max_frames: int) -> NoRe
     raise SdplayError(f"{name}: {expression!r} is not a finite number at frame {frame}{hint}")
 
 
+BACKTICKS = re.compile(r"`([^`]*)`")
+
+
+def prompt_maths(text: str, frame: int, max_frames: int, name: str = "prompts") -> str:
+    """Deforum's maths in prompts: each `` `expression` `` (of t, max_f) replaced by its value at `frame`,
+    written as Python writes the float (`` (cat:`1+t/10`) `` -> `(cat:1.2)` at frame 2)."""
+    if "`" not in text:
+        return text
+    env = {"t": float(frame), "max_f": float(max_frames - 1)}
+
+    def value(match: re.Match[str]) -> str:
+        result = evaluate(match.group(1), env, name)
+        if np.ndim(result) or not np.isfinite(result):
+            raise SdplayError(f"{name}: {match.group(0)!r} is not a finite number at frame {frame}")
+        return str(float(result))
+
+    return BACKTICKS.sub(value, text)
+
+
 def string_keyframes(items: dict[Any, str], max_frames: int, name: str) -> list[str]:
     """Per-frame strings from `{frame: text}` (prompts): each holds until the next key."""
     for key, text in items.items():

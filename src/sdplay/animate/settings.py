@@ -23,7 +23,8 @@ from ..devices import default_batch_size
 from ..errors import SdplayError
 from ..schedulers import canonical_sampler
 from ..settings import ModelSettings
-from .schedule import keyed_values, schedule_values, string_keyframes
+from .depth import DEFAULT_DEPTH_MODEL, depth_model_for
+from .schedule import keyed_values, prompt_maths, schedule_values, string_keyframes
 from .unsupported import report_ignored
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_positive": "positive_prompts",
     "animation_prompts_negative": "negative_prompts",
 }
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 MAX_SEED = 2**32 - 1
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
@@ -149,7 +149,8 @@ class AnimationSettings(ModelSettings):
     prompts: dict[str, str] = field(default_factory=lambda: {"0": ""})
     positive_prompts: str = ""
     negative_prompts: str = ""
-    depth_model: str = DEFAULT_DEPTH_MODEL
+    depth_algorithm: str | None = None  # Deforum's; names depth_model when that is not given
+    depth_model: str | None = None  # a transformers depth model: hub id or folder (default Depth Anything V2)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -165,6 +166,9 @@ class AnimationSettings(ModelSettings):
             object.__setattr__(self, name, value)
 
         put("animation_mode", _choice("animation_mode", self.animation_mode, MODES))
+        if self.depth_model is None:
+            algorithm = self.depth_algorithm
+            put("depth_model", depth_model_for(algorithm) if algorithm else DEFAULT_DEPTH_MODEL)
         put("color_coherence", _choice("color_coherence", self.color_coherence, COLOR_COHERENCE))
         for name, allowed in CHOICES.items():
             put(name, _choice(name, getattr(self, name), {a: a for a in allowed}))
@@ -224,7 +228,7 @@ class AnimationSettings(ModelSettings):
                 spec = self.scale if spec is None else spec  # cfg_scale_schedule defaults to scale
                 out[f.name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(s, 0), f.name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
-            out[name] = np.rint(out[name])
+            out[name] = np.trunc(out[name])  # Deforum's int()
         _check_range(out, "strength_schedule", 0.0, 1.0)
         _check_range(out, "noise_schedule", 0.0, math.inf)
         _check_range(out, "contrast_schedule", 0.0, math.inf)
@@ -240,9 +244,10 @@ class AnimationSettings(ModelSettings):
         return out
 
     def frame_prompts(self) -> list[tuple[str, str]]:
-        """(prompt, negative) of every frame; `--neg` splits a prompt, positive/negative_prompts are added."""
+        """(prompt, negative) of every frame; backtick maths evaluated at the frame, `--neg` splits a prompt,
+        positive/negative_prompts are added."""
         texts = string_keyframes(self.prompts, self.max_frames, "prompts")
-        return [_split_prompt(text, self.positive_prompts, self.negative_prompts) for text in texts]
+        return [self._split(text, frame) for frame, text in enumerate(texts)]
 
     def keyed_prompts(self) -> dict[int, str]:
         """The prompts as written, by frame number (keys like `max_f/2` evaluated), in frame order."""
@@ -250,10 +255,11 @@ class AnimationSettings(ModelSettings):
 
     def key_prompts(self) -> list[tuple[int, str, str]]:
         """The keyed prompts in frame order, for Interpolation mode: (frame, prompt, negative)."""
-        return [
-            (frame, *_split_prompt(text, self.positive_prompts, self.negative_prompts))
-            for frame, text in self.keyed_prompts().items()
-        ]
+        return [(frame, *self._split(text, frame)) for frame, text in self.keyed_prompts().items()]
+
+    def _split(self, text: str, frame: int) -> tuple[str, str]:
+        prompt = prompt_maths(text, frame, self.max_frames)
+        return _split_prompt(prompt, self.positive_prompts, self.negative_prompts)
 
     def resolved(self, model: Model) -> AnimationSettings:
         """Fill size, steps, guidance, sampler and a random seed from the model, so the run repeats exactly."""
@@ -319,6 +325,8 @@ def frame_seed(settings: AnimationSettings, frame: int, diffused: int, scheduled
         return base
     if behavior == "schedule" and scheduled >= 0:
         return int(scheduled) % (MAX_SEED + 1)
+    if behavior == "random" and diffused == 0:
+        return base  # Deforum draws a new seed after each frame, so the first one keeps the given seed
     return random.Random(base * 1_000_003 + frame).randrange(MAX_SEED + 1)  # "random", or -1 in a seed schedule
 
 
@@ -328,8 +336,8 @@ def _split_prompt(text: str, positive: str, negative: str) -> tuple[str, str]:
 
 
 def _join(*parts: str) -> str:
-    """Comma-join the non-empty parts of a prompt, without doubled commas."""
-    return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
+    """Join the non-empty parts of a prompt with a space, as Deforum does."""
+    return " ".join(p.strip() for p in parts if p and p.strip())
 
 
 def _choice(name: str, value: Any, table: dict[str, str]) -> str:
