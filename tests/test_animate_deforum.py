@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,8 @@ import pytest
 from animate_helpers import save_tiny_depth_model
 from PIL import Image
 
-from sdplay.animate.depth import DEFAULT_DEPTH_MODEL, nearer_is_larger
+from sdplay.animate.depth import nearer_is_larger
+from sdplay.animate.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.animate.settings import AnimationSettings, frame_seed
 from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
@@ -41,7 +41,7 @@ def colour_gap(a: np.ndarray, b: np.ndarray) -> float:
 def test_each_generated_frame_is_matched_to_frame_0_unless_legacy(tiny_model, tmp_path) -> None:
     settings = small(tiny_model, color_coherence="RGB", zoom="0: (1.1)", strength_schedule=0.2)
     matched = frames(settings, tmp_path / "a")
-    legacy = frames(replace(settings, legacy_colormatch=True), tmp_path / "b")
+    legacy = frames(settings.with_values(legacy_colormatch=True), tmp_path / "b")
     near = max(colour_gap(frame, matched[0]) for frame in matched[1:])
     far = max(colour_gap(frame, legacy[0]) for frame in legacy[1:])
     assert near < 0.5 and far > 2  # measured: 0.2 and 3.0 levels; matched frames keep frame 0's RGB histograms
@@ -71,8 +71,8 @@ def test_video_colours_steer_a_2d_animation(tiny_model, tmp_path) -> None:
 
 def test_the_noise_multiplier_changes_img2img_and_can_be_turned_off(tiny_model, tmp_path) -> None:
     settings = small(tiny_model, max_frames=2, noise_multiplier_schedule="0: (1.3)")
-    off = frames(replace(settings, enable_noise_multiplier_scheduling=False), tmp_path / "off")
-    one = frames(replace(settings, noise_multiplier_schedule="0: (1)"), tmp_path / "one")
+    off = frames(settings.with_values(enable_noise_multiplier_scheduling=False), tmp_path / "off")
+    one = frames(settings.with_values(noise_multiplier_schedule="0: (1)"), tmp_path / "one")
     more = frames(settings, tmp_path / "more")
     assert np.array_equal(off[1], one[1]) and np.array_equal(off[0], more[0])  # txt2img is not touched
     assert np.abs(more[1] - off[1]).mean() > 1
@@ -82,7 +82,7 @@ def test_the_perspective_flip_moves_3d_frames_too(tiny_model, tmp_path) -> None:
     depth = save_tiny_depth_model(tmp_path)
     settings = small(tiny_model, animation_mode="3D", depth_model=str(depth), strength_schedule=1.0)
     plain = frames(settings, tmp_path / "plain")
-    flipped = frames(replace(settings, enable_perspective_flip=True, perspective_flip_phi="0: (20)"), tmp_path / "f")
+    flipped = frames(settings.with_values(enable_perspective_flip=True, perspective_flip_phi="0: (20)"), tmp_path / "f")
     assert np.array_equal(plain[0], flipped[0]) and np.abs(plain[1] - flipped[1]).mean() > 2
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +122,7 @@ def test_video_input_redraws_each_extracted_frame(tiny_model, tmp_path) -> None:
     assert run.settings.max_frames == 3 and len(run.paths) == 3
     for path, colour in zip(run.paths, colours[::2], strict=True):
         assert np.abs(pixels(path).mean(axis=(0, 1)) - colour).max() < 12  # kept all of the video frame
-    coherent = replace(
-        settings,
+    coherent = settings.with_values(
         extract_nth_frame=1,
         extract_to_frame=3,
         color_coherence="Video Input",
@@ -145,7 +143,7 @@ def test_independent_frames_go_through_the_unet_in_batches_and_resume_mid_batch(
     calls = StepLog()
     batched = run_animation(settings, tmp_path / "batched", on_event=calls)
     assert sorted(calls.steps) == [0, 1, 4]  # frame 0 alone, then frames 1-3 and 4-5 in one call each
-    single = run_animation(replace(settings, batch_size=1), tmp_path / "single")
+    single = run_animation(settings.with_values(batch_size=1), tmp_path / "single")
     for a, b in zip(batched.paths, single.paths, strict=True):
         assert np.abs(pixels(a) - pixels(b)).max() <= 2, b.name  # the same frames, up to float rounding
     cut = tmp_path / "cut"

@@ -94,15 +94,15 @@ def test_audio_speed_is_zero_in_silence_and_high_on_onsets() -> None:
 
 
 def test_settings_validation_names_the_option() -> None:
-    with pytest.raises(SdplayError, match="--frames"):
+    with pytest.raises(SdplayError, match="frames: must be a whole number from 1"):
         DreamSettings(prompts=("a",), frames=0)
-    with pytest.raises(SdplayError, match="--seeds must be whole numbers"):
+    with pytest.raises(SdplayError, match="seeds: must be whole numbers"):
         DreamSettings(prompts=("a",), seeds="1,two")
     with pytest.raises(SdplayError, match="3 seeds for 3 key points|2 prompts for 3 key points"):
         DreamSettings(prompts=("a", "b"), seeds="1,2,3")
     with pytest.raises(SdplayError, match="two key points"):
         DreamSettings(prompts=("a",), seeds="5")
-    with pytest.raises(SdplayError, match="--format"):
+    with pytest.raises(SdplayError, match="formats: must be mp4, gif or frames"):
         DreamSettings(prompts=("a",), formats="avi")
     assert DreamSettings(prompts="a", seeds="4, 5").seeds == (4, 5)
 
@@ -297,11 +297,11 @@ def test_cli_dream_writes_video_and_frames(tiny_model, tmp_path) -> None:
     "args, message",
     [
         (["a cat", "--audio", "{bad_audio}"], "cannot read audio file"),
-        (["a cat", "--frames", "0"], "--frames must be a whole number >= 1"),
-        (["a cat", "--seeds", "1,x"], "--seeds must be whole numbers"),
+        (["a cat", "--frames", "0"], "frames: must be a whole number from 1 to 100000, got 0"),
+        (["a cat", "--seeds", "1,x"], "seeds: must be whole numbers"),
         (["a cat", "a dog", "--seeds", "1,2,3"], "key points"),
         (["a cat", "--image", "missing.png"], "key point image (--image) not found"),
-        (["a cat", "--format", "avi"], "--format"),
+        (["a cat", "--format", "avi"], "formats: must be mp4, gif or frames"),
         (["--resume", "{tmp}"], "no settings.json there"),
     ],
 )

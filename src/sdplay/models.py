@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from .settings import ModelSettings
 
 log = logging.getLogger("sdplay")
 
-MODES = ("txt2img", "img2img", "inpaint")
 MINI_DIR = Path(__file__).parent / "mini" / "model"
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
@@ -108,7 +107,6 @@ def resolve_spec(spec: str | None) -> ModelSource:
     )
 
 
-@dataclass(frozen=True)
 class LoadOptions(ModelSettings):
     """How to load and run the weights (ModelSettings), plus the credentials to reach the hub,
     which are never recorded in a run's settings.json."""
@@ -227,7 +225,8 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     source = resolve_spec(spec)
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
-    key = (source, str(device), dtype, replace(options, model=None, token=None, local_only=False, device="", dtype=""))
+    shared = options.model_copy(update={"model": None, "token": None, "local_only": False, "device": "", "dtype": ""})
+    key = (source, str(device), dtype, shared)
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
         if device.type == "cpu":
@@ -283,8 +282,8 @@ def _load_single_file(source: ModelSource, options: LoadOptions, kwargs: dict[st
         cls_name = "StableDiffusionInpaintPipeline" if "inpaint" in model_type else "StableDiffusionPipeline"
     cls = getattr(diffusers, cls_name)
     extra: dict[str, Any] = {"local_files_only": options.local_only, "token": options.token}
-    if options.model_config:
-        extra["config"] = options.model_config
+    if options.checkpoint_config:
+        extra["config"] = options.checkpoint_config
     return cls.from_single_file(source.location, **kwargs, **extra)
 
 

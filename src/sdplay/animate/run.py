@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -60,12 +60,12 @@ def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) 
     """Fill what the model decides, and fix the frame count where the mode decides it."""
     resolved = settings.resolved(model)
     if resolved.animation_mode == "Video Input":
-        resolved = replace(resolved, max_frames=len(inputs.video))
+        resolved = resolved.with_values(max_frames=len(inputs.video))
     elif resolved.animation_mode == "Interpolation":
         texts = list(resolved.keyed_prompts().values())
         per = resolved.interpolate_x_frames + 1
         prompts = {str(i * per): text for i, text in enumerate(texts)}  # where each key prompt lands
-        resolved = replace(resolved, prompts=prompts, max_frames=(len(texts) - 1) * per + 1)
+        resolved = resolved.with_values(prompts=prompts, max_frames=(len(texts) - 1) * per + 1)
     if resolved.diffusion_cadence > 1 and resolved.animation_mode not in ("2D", "3D"):
         log.warning(
             "diffusion_cadence %d has no effect in animation_mode %s",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ def animation(
 ) -> AnimationSettings:
     """A short camera move with a prompt change halfway: zoom, rotation, forward motion and a pan."""
     return AnimationSettings(
-        **{**base.model_fields(), "safety_checker": False},
+        **{**base.model_options(), "safety_checker": False},
         W=size,
         H=size,
         steps=steps,
@@ -133,12 +132,12 @@ def measure_animate(
     """fps of ours and of the naive loop for each mode and cadence; runs alternate, best is kept."""
     start = animation(base, depth_model, frames + 1, steps, size)
     resolved = resolve(start, model_for(start), read_animation_inputs(start))
-    time_run(Renderer, replace(resolved, animation_mode="3D", max_frames=2))  # warm-up: kernels, depth model
+    time_run(Renderer, resolved.with_values(animation_mode="3D", max_frames=2))  # warm-up: kernels, depth model
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         video = moving_disc_video(Path(scratch) / "input.mp4", frames + 1, resolved.W or 64)
         for mode, cadence in SCENARIOS:
-            settings = replace(resolved, animation_mode=mode, diffusion_cadence=cadence, video_init_path=str(video))
+            settings = resolved.with_values(animation_mode=mode, diffusion_cadence=cadence, video_init_path=str(video))
             timings: dict[str, list[float]] = {"sdplay": [], "naive": []}
             for _ in range(max(1, repeats)):
                 if naive:

@@ -12,7 +12,7 @@ from .timing import timed_side_by_side
 
 def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
     """Make the same walk twice per repeat, batched and one frame per UNet call; same prompts, seeds."""
-    common = {**base.model_fields(), "safety_checker": False}
+    common = {**base.model_options(), "safety_checker": False}
 
     def walk(batch_size: int) -> DreamSettings:
         return DreamSettings(

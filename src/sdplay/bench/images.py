@@ -90,11 +90,9 @@ MEMORY_SAVERS = ("attention_slicing", "vae_tiling", "cpu_offload", "sequential_o
 
 def bench_memory_savers(base: ImageSettings, repeats: int) -> list[dict]:
     """Peak GPU memory and speed of txt2img with each memory saver, beside the plain setup."""
-    from dataclasses import replace
-
     rows = []
     for saver in (None, *MEMORY_SAVERS):
-        settings = replace(base, **({saver: True} if saver else {}))
+        settings = base.with_values(**({saver: True} if saver else {}))
         unload_all()
         torch.cuda.empty_cache()
         run(Job(settings.mode, settings, write=False))
@@ -110,12 +108,9 @@ def bench_memory_savers(base: ImageSettings, repeats: int) -> list[dict]:
 def bench_mode(
     model: Model, settings: ImageSettings, mode: str, init: Image.Image, mask: Image.Image, repeats: int, naive: bool
 ) -> list[dict]:
-    from dataclasses import replace
-
     from .. import images
 
-    mode_settings = replace(
-        settings,
+    mode_settings = settings.with_values(
         mode=mode,
         init="<memory>" if mode != "txt2img" else None,
         mask="<memory>" if mode == "inpaint" else None,
