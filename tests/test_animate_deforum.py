@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from sdplay.animate.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.animate.settings import AnimationSettings, frame_seed
 from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
+from sdplay.output import read_parameters
 from sdplay.video import write_video
 
 DEFORUM_FILE = Path(__file__).parent / "data" / "deforum_webui_settings.txt"
@@ -168,3 +170,46 @@ def test_depth_algorithm_names_the_transformers_depth_model(caplog) -> None:
     assert nearer_is_larger(DepthAnythingConfig()) and not nearer_is_larger(
         DepthAnythingConfig(depth_estimation_type="metric")
     )
+
+
+def test_cadence_blends_the_earlier_key_into_key_k_until_k_shows_fully_at_k_plus_n_minus_1(
+    tiny_model, tmp_path
+) -> None:
+    """Deforum's timing, N = 3, no motion: frames K..K+2 are (1 - w) * key before + w * key K, w = 1/3, 2/3, 1."""
+    settings = small(tiny_model, max_frames=7, diffusion_cadence=3, zoom="0: (1)", color_coherence="None")
+    result = run(Job("animate", settings, outdir=tmp_path / "a"))
+    frame = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in result.paths]
+    keys = {k: np.asarray(Image.open(result.run_dir / "keys" / f"{k:04d}.png"), dtype=np.float64) for k in (3, 6)}
+    keys[0] = frame[0]
+    assert result.diffused == [0, 3, 6] and np.abs(keys[3] - keys[0]).mean() > 5
+    expected = {1: keys[0], 2: keys[0], 5: keys[3]}
+    for t, (before, key) in {3: (0, 3), 4: (0, 3), 6: (3, 6)}.items():
+        weight = (t - key + 1) / 3
+        expected[t] = (1 - weight) * keys[before] + weight * keys[key]
+    for t, picture in expected.items():
+        assert np.abs(frame[t] - picture).max() <= 1, t
+    cut = tmp_path / "cut"  # killed after frame 6 was written but before its diffused picture was
+    shutil.copytree(result.run_dir, cut)
+    for path in (cut / "0006.png", cut / "keys" / "0006.png", cut / "keys" / "0003.png", cut / "animation.mp4"):
+        path.unlink()
+    (cut / "0005.png").unlink()
+    resumed = run(Job("animate", None, resume=cut))
+    for a, b in zip(result.paths, resumed.paths, strict=True):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), b.name
+
+
+def test_interpolation_spans_max_frames_between_the_prompts_own_frames(tiny_model, tmp_path) -> None:
+    settings = small(
+        tiny_model,
+        animation_mode="Interpolation",
+        max_frames=6,
+        prompts={"0": "a red cat", "4": "a blue dog"},
+        seed_behavior="fixed",
+    )
+    result = run(Job("animate", settings, outdir=tmp_path / "a"))
+    assert result.settings.max_frames == 6 and len(result.paths) == 6  # the web UI's way: the file's own length
+    made = [np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) for p in result.paths]
+    shares = [read_parameters(p).get("Interpolation") for p in result.paths]
+    assert shares == [None, "0.250 from the key prompt at frame 0", "0.500 from the key prompt at frame 0",
+                      "0.750 from the key prompt at frame 0", None, None]  # fmt: skip
+    assert np.array_equal(made[4], made[5]) and all(np.abs(made[i + 1] - made[i]).mean() > 0 for i in range(4))

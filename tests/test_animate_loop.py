@@ -161,6 +161,7 @@ def test_interpolation_walks_between_key_prompts(tiny_model, tmp_path) -> None:
         tiny_model,
         animation_mode="Interpolation",
         prompts={"0": "a red cat", "max_f": "a blue dog"},
+        interpolate_key_frames=False,  # the Colab notebook's way: interpolate_x_frames between each pair
         interpolate_x_frames=2,
         seed_behavior="fixed",
     )

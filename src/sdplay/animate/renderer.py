@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdplay")
 
+KEYS_FOLDER = "keys"  # diffused pictures of a run with a cadence, to resume from
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -41,6 +43,7 @@ class Frame:
     parameters: str
     diffused: bool
     depth: torch.Tensor | None = None  # normalised depth (1 = near) of a diffused frame, when computed
+    key_image: torch.Tensor | None = None  # a diffused frame's own picture where the frame shows a blend
 
 
 @dataclass(frozen=True)

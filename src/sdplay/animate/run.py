@@ -15,7 +15,7 @@ from ..errors import SdplayError
 from ..images import load_image
 from ..output import Picture
 from .frames import frames_from
-from .renderer import Frame, Renderer, to_pil
+from .renderer import KEYS_FOLDER, Frame, Renderer, to_pil
 from .settings import AnimationSettings
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) 
     resolved = settings.resolved(model)
     if resolved.animation_mode == "Video Input":
         resolved = resolved.with_values(max_frames=len(inputs.video))
-    elif resolved.animation_mode == "Interpolation":
+    elif resolved.animation_mode == "Interpolation" and not resolved.interpolate_key_frames:
         texts = list(resolved.keyed_prompts().values())
         per = resolved.interpolate_x_frames + 1
         prompts = {str(i * per): text for i, text in enumerate(texts)}  # where each key prompt lands
@@ -77,13 +77,14 @@ def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) 
 
 def picture_of(frame: Frame) -> Picture:
     """A frame for the writer: converted to 8 bits on the writer's thread, with its depth map when one was made."""
-    depth = frame.depth
+    depth, key = frame.depth, frame.key_image
 
     def extras() -> dict[str, Image.Image]:
-        if depth is None:
-            return {}
-        grey = (depth[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-        return {DEPTH_FOLDER: Image.fromarray(grey)}
+        found = {} if key is None else {KEYS_FOLDER: to_pil(key)}
+        if depth is not None:
+            grey = (depth[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+            found[DEPTH_FOLDER] = Image.fromarray(grey)
+        return found
 
     flags = frozenset({"diffused"}) if frame.diffused else frozenset()
     return Picture(frame.index, frame.parameters, lambda: to_pil(frame.image), extras, flags)

@@ -161,8 +161,11 @@ class AnimationSettings(ModelSettings):
     extract_nth_frame: Count = Field(1, description="Video Input: use every Nth frame of the video.")
     extract_from_frame: Annotated[int, Field(ge=0)] = Field(0, description="Video Input: first frame to use.")
     extract_to_frame: Annotated[int, Field(ge=-1)] = Field(-1, description="Video Input: last frame to use; -1 = end.")
+    interpolate_key_frames: bool = Field(
+        True, description="Interpolation: blend between the prompts' own frames over max_frames (the web UI's way)."
+    )
     interpolate_x_frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)] = Field(
-        4, description="Interpolation: frames between two key prompts."
+        4, description="Interpolation with interpolate_key_frames off: frames between two key prompts (Colab)."
     )
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
     prompts: dict[str, str] = Field(
