@@ -116,7 +116,7 @@ def test_features_the_file_turns_on_are_named_in_one_line(tmp_path, caplog) -> N
     with caplog.at_level(logging.DEBUG, logger="sdplay"):
         AnimationSettings.from_dict(json.loads(DEFORUM_FILE.read_text()), "default.txt")
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]  # Deforum's defaults: the key list for --debug only
-    assert "64 key(s) have no meaning here" in caplog.records[0].getMessage()
+    assert "key(s) have no meaning here and were ignored: add_soundtrack" in caplog.records[0].getMessage()
     caplog.clear()
     changed = {"cn_2_enabled": True, "hybrid_composite": "Normal", "diffusion_redo": "2", "use_mask": False}
     with caplog.at_level(logging.INFO, logger="sdplay"):
