@@ -133,7 +133,7 @@ def test_random_seeds_start_from_the_given_seed_and_schedules_truncate_like_defo
     assert seeds[0] == 1234 and len(set(seeds)) == 3  # Deforum draws a new seed after each frame
     series = AnimationSettings(
         max_frames=2, steps_schedule="0: (25.9)", kernel_schedule="0: (5.7)", seed_schedule="0: (7.99)"
-    ).series()
+    ).series
     assert [series[name][0] for name in ("steps_schedule", "kernel_schedule", "seed_schedule")] == [25, 5, 7]
 
 

@@ -179,27 +179,17 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
 
 
 def run_job(job: Any, quiet: bool, label: str) -> Any:
-    """Run a job through the engine with the CLI's listeners: the progress bar, paths of written
-    pictures on stdout (image modes), and Ctrl-C as a cancel that keeps every finished frame."""
-    from .engine import CancelToken, run
+    """Run a job with the terminal's listeners; image modes print each picture's path as it is written."""
     from .engine import events as ev
-    from .progress import ProgressBar, ctrl_c_cancels
+    from .progress import run_in_terminal
 
-    cancel = CancelToken()
     prints_pictures = job.mode in ("txt2img", "img2img", "inpaint")
-    with (
-        ProgressBar(err, enabled=not quiet and sys.stderr.isatty(), label=label) as bar,
-        ctrl_c_cancels(cancel, err) as started,
-    ):
 
-        def on_event(event: ev.Event) -> None:
-            bar(event)
-            if isinstance(event, ev.Started):
-                started[0] = True
-            elif isinstance(event, ev.FileWritten) and event.kind == "frame" and prints_pictures:
-                print(event.path, flush=True)
+    def print_pictures(event: ev.Event) -> None:
+        if isinstance(event, ev.FileWritten) and event.kind == "frame" and prints_pictures:
+            print(event.path, flush=True)
 
-        result = run(job, on_event, cancel)
+    result = run_in_terminal(job, err, not quiet and sys.stderr.isatty(), label, print_pictures)
     if result.cancelled:
         print("interrupted: every finished file was kept", file=sys.stderr)
         if result.run_dir is not None and not prints_pictures:
@@ -428,16 +418,8 @@ def run_animate_command(
     from .engine import Job
 
     settings = None if resume else settings_from(path, overrides)
-    job = Job(
-        "animate",
-        settings,
-        outdir=outdir,
-        resume=resume,
-        video_format=video_format,
-        token=token,
-        local_only=local_only,
-    )
-    result = run_job(job, quiet, "frame")
+    where = {"outdir": outdir, "resume": resume, "video_format": video_format}
+    result = run_job(Job("animate", settings, **where, token=token, local_only=local_only), quiet, "frame")
     print(result.video)
     log.info("%d frames in %s; seed %d", len(result.paths), result.run_dir, result.settings.seed)
 

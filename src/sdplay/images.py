@@ -29,15 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sdplay")
 
 
-@dataclass(frozen=True)
-class GeneratedImage:
-    image: Image.Image
-    index: int
-    seed: int
-    parameters: str
-    nsfw: bool = False
-
-
 def load_image(path: str | Path, what: str = "image") -> Image.Image:
     """Open an image file as RGB, or fail with one line saying which file and why."""
     path = Path(path)
@@ -130,7 +121,7 @@ def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
     return name
 
 
-def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = None) -> Iterator[GeneratedImage]:
+def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = None) -> Iterator[Picture]:
     """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i."""
     settings, init, mask = run.settings, run.init, run.mask
     pipe = model.pipeline(settings.mode)
@@ -164,7 +155,8 @@ def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = Non
         for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):
             if flags[i]:
                 log.warning("image %d (seed %d) was blanked by the safety checker", start + i, seed)
-            yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))
+            made = ("diffused", "nsfw") if flags[i] else ("diffused",)
+            yield Picture.of(start + i, image_parameters(settings, seed, sampler), image, *made)
 
 
 class ImagesPlan:
@@ -179,9 +171,7 @@ class ImagesPlan:
         self.title = run.settings.prompt
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
-        for made in iter_images(self.run, self.model, steps):
-            flags = ("diffused", "nsfw") if made.nsfw else ("diffused",)
-            yield Picture.of(made.index, made.parameters, made.image, *flags)
+        yield from iter_images(self.run, self.model, steps)
 
 
 class ImagesMode:

@@ -122,7 +122,8 @@ class Settings(BaseModel):
 
     def with_values(self, **changes: Any) -> Any:
         """A copy with some values changed, validated like any other settings."""
-        return type(self)(**{**dict(self), **changes})
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**fields, **changes})
 
 
 def validation_error_line(cls: type[Settings], exc: ValidationError) -> SdplayError:

@@ -95,7 +95,7 @@ class Renderer:
         self.settings, self.model = settings, model
         self.steps_reporter: StepReporter | None = None  # set by the engine's run for progress, previews, cancel
         self.device = model.device
-        self.series = settings.series()
+        self.series = settings.series
         self.prompts = settings.frame_prompts()
         self.txt2img = model.pipeline("txt2img")
         self.img2img = model.pipeline("img2img")

@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import types
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -74,6 +75,17 @@ def _schedule(default: str | None, description: str) -> Any:
     return Field(
         default, description=f"Schedule: {description}", json_schema_extra={"x-schedule": True, "x-allowed": allowed}
     )
+
+
+class ScheduleSeries:
+    """Every schedule's value at every frame, by schedule name. Compared by identity, so that settings
+    holding one (cached after validation) still compare equal by their fields alone."""
+
+    def __init__(self, values: dict[str, np.ndarray]) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._values[name]
 
 
 class AnimationSettings(ModelSettings):
@@ -213,18 +225,18 @@ class AnimationSettings(ModelSettings):
                 f"perlin_w, perlin_h, perlin_octaves: the finest octave would have {finest} cells across; "
                 f"at most {MAX_SIDE}"
             )
-        self.series()
+        self.series  # noqa: B018 - parsed here, once, to fail early
         self.frame_prompts()
         return self
 
-    def series(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Every schedule as one float per frame (seed-dependent schedules use `seed`, else self.seed)."""
-        s = self.seed if seed is None else seed
+    @cached_property
+    def series(self) -> ScheduleSeries:
+        """Every schedule as one float per frame, parsed once per settings object (at validation) and kept."""
         out = {}
         for name in SCHEDULES:
             spec = getattr(self, name)
             spec = self.scale if spec is None else spec  # cfg_scale_schedule defaults to scale
-            out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(s, 0), name)
+            out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(self.seed, 0), name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
             out[name] = np.trunc(out[name])  # Deforum's int()
         _check_range(out, "strength_schedule", 0.0, 1.0)
@@ -239,7 +251,7 @@ class AnimationSettings(ModelSettings):
         _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
-        return out
+        return ScheduleSeries(out)
 
     def frame_prompts(self) -> list[tuple[str, str]]:
         """(prompt, negative) of every frame; backtick maths evaluated at the frame, `--neg` splits a prompt,
@@ -281,7 +293,7 @@ class AnimationSettings(ModelSettings):
         frame still runs that many steps: Deforum keeps 65% of a frame, and 1 step x 35% is none."""
         if model_steps > FEW_STEPS or self.animation_mode not in ("2D", "3D", "Video Input"):
             return model_steps
-        keeps = self.series()["strength_schedule"]
+        keeps = self.series["strength_schedule"]
         kept = float(keeps[keeps < 1].max(initial=0.0))
         steps = model_steps
         while int(steps * (1 - kept)) < model_steps and steps < MAX_RAISED_STEPS:
