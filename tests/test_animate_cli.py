@@ -41,11 +41,11 @@ def test_several_files_run_one_after_another(tiny_model, tmp_path) -> None:
 
 
 def test_a_failing_file_is_reported_and_the_rest_still_run(tiny_model, tmp_path) -> None:
-    bad = small_yaml(tmp_path / "bad.yaml", diffusion_cadence=12)
+    bad = small_yaml(tmp_path / "bad.yaml", diffusion_cadence=60)
     good = small_yaml(tmp_path / "good.yaml")
     result = sdplay("-c", bad, good, "--model", tiny_model, "--outdir", tmp_path, "--format", "gif", "-q")
     assert result.exit_code == 2
-    assert f"error: {bad}: diffusion_cadence: must be a whole number from 1 to 8, got 12" in result.stderr
+    assert f"error: {bad}: diffusion_cadence: must be a whole number from 1 to 50, got 60" in result.stderr
     assert "error: 1 of 2 settings files failed" in result.stderr
     assert [Path(line).name for line in result.stdout.splitlines()] == ["animation.gif"]
 

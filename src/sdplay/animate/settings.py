@@ -64,7 +64,7 @@ RENAMED = {  # older Deforum spellings -> the names used here
 MAX_SEED = 2**32 - 1
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
 MAX_RAISED_STEPS = 50
-MAX_CADENCE = 8  # a diffused frame every 8th: beyond, the warped frames between drift apart
+MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
 MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
 Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
 
