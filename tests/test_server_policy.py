@@ -42,6 +42,20 @@ def test_file_settings_become_real_paths_under_the_root(tmp_path) -> None:
         policy(tmp_path).apply({"mask": 7})
 
 
+def test_control_images_and_models_follow_the_same_rules(tmp_path) -> None:
+    applied = policy(tmp_path).apply({"control": ["canny:edges.png:0.8", "none:depth.png"]})
+    assert applied["control"] == [f"canny:{tmp_path.resolve()}/edges.png:0.8", f"none:{tmp_path.resolve()}/depth.png"]
+    with pytest.raises(SdplayError, match="control: '/etc/passwd' is outside"):
+        policy(tmp_path).apply({"control": ["canny:/etc/passwd:1"]})
+    with pytest.raises(SdplayError, match="no upload"):
+        policy(tmp_path).apply({"control": "canny:upload:0123456789abcdef:0.5"})
+    with pytest.raises(SdplayError, match="control_model: "):
+        policy(tmp_path).apply({"control_model": ["lllyasviel/sd-controlnet-canny", "/srv/cn.safetensors"]})
+    with pytest.raises(SdplayError, match="hires_upscaler: "):
+        policy(tmp_path).apply({"hires_upscaler": "../RealESRGAN_x4.pth"})
+    assert policy(tmp_path).apply({"hires_upscaler": "lanczos"}) == {"hires_upscaler": "lanczos"}
+
+
 def test_uploaded_names_keep_only_their_last_plain_part() -> None:
     assert safe_name("../../etc/passwd") == "passwd"
     assert safe_name("C:\\Users\\me\\my photo (1).png") == "my_photo_1_.png"

@@ -21,8 +21,9 @@ from ..errors import SdplayError
 from .config import Limits
 
 FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
-MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model")
-MODEL_WORDS = ("auto", "none")  # tiny_vae / depth_model values that name no path
+CONTROL_KEY = "control"  # ControlNet inputs TYPE:IMAGE[:WEIGHT]: the IMAGE part is a file
+MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
+MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
 
 
@@ -46,10 +47,34 @@ class PathPolicy:
                 out[key] = [self.file(key, item) for item in value]
             else:
                 out[key] = self.file(key, value)
+        if isinstance(out.get(CONTROL_KEY), list):
+            out[CONTROL_KEY] = [self.control(item) for item in out[CONTROL_KEY]]
+        elif isinstance(out.get(CONTROL_KEY), str):
+            out[CONTROL_KEY] = self.control(out[CONTROL_KEY])
         if not self.loopback:
             for key in MODEL_KEYS:
-                self.check_model(key, out.get(key))
+                values = out.get(key)
+                for value in values if isinstance(values, list) else [values]:
+                    self.check_model(key, value)
         return out
+
+    def control(self, item: Any) -> Any:
+        """`TYPE:IMAGE[:WEIGHT]` with IMAGE made a checked path (an `upload:<id>` included); a malformed
+        item goes on unchanged for the settings to refuse in their own words."""
+        from ..controlnet import CONTROL
+
+        if not isinstance(item, str):
+            return item
+        kind, _, rest = item.partition(":")
+        if rest.startswith(UPLOAD_PREFIX):
+            upload_id, _, weight = rest[len(UPLOAD_PREFIX) :].partition(":")
+            image = UPLOAD_PREFIX + upload_id
+        else:
+            match = CONTROL.match(item.strip())
+            if match is None:
+                return item
+            image, weight = match.group("image"), match.group("weight") or ""
+        return f"{kind}:{self.file(CONTROL_KEY, image)}" + (f":{weight}" if weight else "")
 
     def file(self, key: str, value: Any) -> str:
         if not isinstance(value, str):

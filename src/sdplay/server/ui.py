@@ -487,16 +487,27 @@ def schema_fields(properties: dict[str, Any], skip: tuple[str, ...], defaults: d
         choices = next((option["enum"] for option in spec.get("anyOf", [spec]) if "enum" in option), None)
         label, default, info = name.replace("_", " "), defaults.get(name, spec.get("default")), spec.get("description")
         if choices:
-            out[name] = gr.Dropdown(label=label, choices=choices, value=default, info=info)
+            box = gr.Dropdown(label=label, choices=choices, value=default, info=info)
         elif kinds == {"boolean"}:
-            out[name] = gr.Checkbox(label=label, value=bool(default), info=info)
+            box = gr.Checkbox(label=label, value=bool(default), info=info)
         elif kinds & {"integer", "number"} and default is None:
-            out[name] = optional_number(label, "integer" if "integer" in kinds else "number", info=info)
+            box = optional_number(label, "integer" if "integer" in kinds else "number", info=info)
         elif kinds & {"integer", "number"}:
-            out[name] = gr.Number(label=label, value=default, precision=0 if "integer" in kinds else None, info=info)
+            box = gr.Number(label=label, value=default, precision=0 if "integer" in kinds else None, info=info)
+        elif "array" in kinds:
+            box = gr.Textbox(
+                label=f"{label} (one a line)", lines=2, value="\n".join(map(str, default or [])), info=info
+            )
+            LISTS.add(box._id)
         else:
-            out[name] = gr.Textbox(label=label, value="" if default is None else json_text(default), info=info)
+            box = gr.Textbox(label=label, value="" if default is None else json_text(default), info=info)
+        UNCHANGED[box._id] = box.value
+        out[name] = box
     return out
+
+
+LISTS: set[int] = set()  # ids of textboxes holding a list, one item a line
+UNCHANGED: dict[int, Any] = {}  # id of a schema-built box -> its first value: left as it is, it is not sent
 
 
 NUMERIC: dict[int, str] = {}  # id of an optional-number textbox -> "integer" or "number"
@@ -510,9 +521,15 @@ def optional_number(label: str, kind: str, **options: Any) -> gr.Textbox:
 
 
 def typed(component: Any, value: Any) -> Any:
-    """An optional-number box's text as a number; text that is no number goes on as it is, for the settings
-    to refuse in their own words."""
-    kind = NUMERIC.get(getattr(component, "_id", -1))
+    """A box's value as the settings take it: an optional number's text as a number (text that is no number
+    goes on as it is, for the settings to refuse in their own words), a list box's lines as a list, and a
+    schema-built box left unchanged as nothing."""
+    box = getattr(component, "_id", -1)
+    if box in UNCHANGED and value == UNCHANGED[box]:
+        return None  # the settings' own default (or the server's) applies
+    if box in LISTS:
+        return [line.strip() for line in (value or "").splitlines() if line.strip()] or None
+    kind = NUMERIC.get(box)
     if kind is None or not isinstance(value, str) or not value.strip():
         return value
     try:
