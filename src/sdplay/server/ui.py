@@ -149,7 +149,7 @@ class Page:
                         random_seed = gr.Button("random seed", size="sm")
                         reuse_seed = gr.Button("reuse last seed", size="sm")
                     with gr.Row():
-                        fields["num"] = gr.Number(label="Number", value=1, precision=0)
+                        fields["num"] = gr.Number(label="Number", value=1, precision=0, elem_id=f"{mode}-num")
                         fields["batch_size"] = gr.Number(label="Batch size", value=1, precision=0)
                         fields["scheduler"] = gr.Textbox(label="Scheduler (empty = the model's)")
                         fields["model"] = gr.Dropdown(
