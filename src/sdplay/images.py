@@ -163,6 +163,7 @@ class ImagesPlan:
     """A resolved image run for the engine: `num` pictures, `batch_size` per pipeline call."""
 
     video = None
+    split = None  # pictures are cheap alone; a farm splits a sweep into jobs instead
 
     def __init__(self, run: PreparedRun, model: Model) -> None:
         self.run, self.model = run, model
