@@ -52,6 +52,16 @@ class Split:
     needs: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Outline:
+    """What a plan tells of its run before making it: what a farm needs to share the run out and join it."""
+
+    total: int
+    title: str
+    video: VideoSpec | None
+    split: Split | None
+
+
 class Plan(Protocol):
     """A mode's run, resolved against the loaded model; made before the run folder exists."""
 

@@ -21,7 +21,7 @@ from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunF
 from .control import CancelToken, JobCancelled
 from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
 from .job import Job
-from .modes import Plan, Split, mode_runner
+from .modes import Outline, Plan, mode_runner
 from .steps import StepReporter
 
 log = logging.getLogger("sdplay")
@@ -34,8 +34,8 @@ class RunResult:
     `images` holds every picture of an image mode, and a video mode's frames when nothing is
     written; each carries its generation parameters in `image.info["parameters"]`. `flagged`
     lists pictures the safety checker blanked or replaced; `diffused` the frames that went
-    through the model in this session (animate's cadence skips some). `total`, `title` and `split`
-    are the plan's: what a farm needs to share the run out (see Job.frames).
+    through the model in this session (animate's cadence skips some). `outline` is the plan's
+    (frames, title, video, split): what a farm needs to share the run out (see Job.frames).
     """
 
     job: Job
@@ -47,9 +47,7 @@ class RunResult:
     flagged: list[int] = field(default_factory=list)
     diffused: list[int] = field(default_factory=list)
     cancelled: bool = False
-    total: int = 0
-    title: str = ""
-    split: Split | None = None
+    outline: Outline | None = None
 
     @property
     def video(self) -> Path | None:
@@ -121,7 +119,7 @@ class _RunState:
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
         result = self.result
-        result.settings, result.total, result.title, result.split = plan.settings, plan.total, plan.title, plan.split
+        result.settings, result.outline = plan.settings, Outline(plan.total, plan.title, plan.video, plan.split)
         start, stop = job.frames or (0, plan.total)
         stop = min(stop, plan.total)
         if isinstance(folder, RunFolder):

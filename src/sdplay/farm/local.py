@@ -61,6 +61,9 @@ class BatchListener:
 
     def job_ended(self, record: JobRecord, done: int, total: int) -> None: ...
 
+    def frames_done(self, record: JobRecord, done: int, total: int) -> None:
+        """On Ray: frames of a job joined so far (the workers' own step progress stays with them)."""
+
     def __call__(self, event: ev.Event) -> None: ...
 
 

@@ -46,7 +46,12 @@ class BatchBar(BatchListener):
     def job_ended(self, record: JobRecord, done: int, total: int) -> None:
         self.progress.update(self.jobs, completed=done, total=total)
         if record.state == "done":
-            log.info("job %d/%d %s: %s", record.id + 1, total, self.label, record.run_dir)
+            log.info("job %d/%d %s: %s", record.id + 1, total, record.name or record.mode, record.run_dir)
+
+    def frames_done(self, record: JobRecord, done: int, total: int) -> None:
+        self.progress.update(
+            self.steps, completed=done, total=total, description=f"{record.name or record.mode}: frames"
+        )
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Progress):
