@@ -114,16 +114,19 @@ def _sources(entry: Mapping[str, Any], base: Path, where: str) -> list[tuple[str
         paths = sorted(glob.glob(full)) if "files" in entry else [full]
         if not paths:
             raise SdplayError(f"{where}: no file matches {pattern}")
-        return [(Path(p).name, _mode_from_path(Path(p)), _read_settings_file(Path(p))) for p in paths]
+        return [(Path(p).name, _mode_from_path(Path(p)), _read_settings_file(Path(p), where)) for p in paths]
     if "mode" not in entry:
         raise SdplayError(f"{where}: give a mode ({', '.join(MODE_NAMES)}) and its settings, or a settings file")
     return [("", None, {})]
 
 
-def _read_settings_file(path: Path) -> dict[str, Any]:
+def _read_settings_file(path: Path, where: str) -> dict[str, Any]:
     from ..animate.settings import load_settings_file
 
-    return load_settings_file(path)
+    try:
+        return load_settings_file(path)
+    except SdplayError as exc:
+        raise SdplayError(f"{where}: {exc}") from None
 
 
 def _mode_from_path(path: Path) -> str | None:
