@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +162,16 @@ def test_ray_alone_means_a_local_instance_and_an_address_is_kept() -> None:
     assert ray_without_address(["batch", "--ray", "f.yaml"]) == ["batch", "--ray", "local", "f.yaml"]
     assert ray_without_address(["batch", "--ray", "10.0.0.2:6379", "f"]) == ["batch", "--ray", "10.0.0.2:6379", "f"]
     assert ray_without_address(["batch", "--ray", "auto", "f"]) == ["batch", "--ray", "auto", "f"]
+
+
+def test_ray_without_the_extra_is_one_line_saying_how_to_install_it(tmp_path) -> None:
+    fake = tmp_path / "no-ray" / "ray"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('not installed')\n")
+    path = write_batch(tmp_path, [{"mode": "txt2img", "settings": {"prompt": "x"}}])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), *sys.path])}
+    command = [sys.executable, "-m", "sdplay", "batch", str(path), "--ray", "--outdir", str(tmp_path / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == 'error: --ray needs Ray, an optional extra: pip install "sdplay[farm]"\n'
+    assert not (tmp_path / "out").exists()

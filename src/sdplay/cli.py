@@ -456,6 +456,10 @@ def batch(
 
         if workers is not None and ray is None:
             raise SdplayError("--workers counts Ray workers; add --ray")
+        if ray is not None:
+            from .farm.cluster import import_ray
+
+            import_ray()  # a missing extra is said before the batch folder is made
         manifest = open_batch(file, resume, outdir)
         cancel = CancelToken()
         with BatchBar(err, not quiet and sys.stderr.isatty()) as bar, ctrl_c_cancels(cancel, err) as started:

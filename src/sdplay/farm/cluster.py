@@ -89,6 +89,7 @@ class Task:
 @dataclass
 class Worker:
     actor: Any
+    pid: Any  # a Ray reference to its process id, asked for before any work so it answers at once
     model: str | None = None  # the model key of the last job it ran: the one it holds
 
 
@@ -128,7 +129,7 @@ class Farm:
     def _start_worker(self) -> Worker:
         _, cpus, gpus = self.shape
         actor = self.remote.options(num_cpus=cpus, num_gpus=gpus).remote()
-        return Worker(actor)
+        return Worker(actor, actor.pid.remote())
 
     def run(self) -> bool:
         for record in self.manifest.unfinished():
