@@ -194,6 +194,8 @@ def _validated(mode: str, values: dict[str, Any], where: str) -> dict[str, Any]:
     if mode in IMAGE_MODES and values.setdefault("mode", mode) != mode:
         raise SdplayError(f"{where}: the settings are for {values['mode']}, not {mode}")
     try:
+        if mode == "animate":  # its unknown-keys warning names the job
+            return settings_class(mode).from_dict(values, where).to_dict()
         return Job.from_dict(mode, values, write=False).settings.to_dict()
     except SdplayError as exc:
         raise SdplayError(f"{where}: {exc}") from None

@@ -93,6 +93,33 @@ class Worker:
     model: str | None = None  # the model key of the last job it ran: the one it holds
 
 
+class WorkerPool:
+    """The batch's workers: one per GPU, or per group of CPU cores, unless told how many and how big.
+
+    A pool outlives one batch when its owner keeps it (a benchmark, a service): workers keep their models.
+    """
+
+    def __init__(self, ray: Any, count: int | None = None, cpus: float | None = None, gpus: float | None = None):
+        self.ray, self.remote = ray, ray.remote(FarmWorker)
+        workers, default_cpus, default_gpus = worker_shape(ray, count)
+        self.cpus = default_cpus if cpus is None else cpus
+        self.gpus = default_gpus if gpus is None else gpus
+        self.workers = [self.start() for _ in range(workers)]
+
+    def start(self) -> Worker:
+        actor = self.remote.options(num_cpus=self.cpus, num_gpus=self.gpus).remote()
+        return Worker(actor, actor.pid.remote())
+
+    def replace(self, worker: Worker) -> None:
+        """A lost worker's place goes to a new one (Ray starts it wherever the resources are)."""
+        self.workers[self.workers.index(worker)] = self.start()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker.actor)
+        self.workers = []
+
+
 class JobRun:
     """One record on its way: its run folder here once known, and the shares still out."""
 
@@ -112,24 +139,17 @@ class Farm:
         self,
         ray: Any,
         manifest: Manifest,
-        count: int | None,
+        pool: WorkerPool,
         listener: BatchListener,
         cancel: CancelToken,
         on_dispatch: Callable[[Task, Worker], None] | None = None,
     ) -> None:
         self.ray, self.manifest, self.listener, self.cancel = ray, manifest, listener, cancel
         self.on_dispatch = on_dispatch
-        self.remote = ray.remote(FarmWorker)
-        self.shape = worker_shape(ray, count)
-        self.workers = [self._start_worker() for _ in range(self.shape[0])]
+        self.pool = pool
         self.queue: deque[Task] = deque()
         self.flight: dict[Any, tuple[Task, Worker]] = {}
         self.runs: dict[int, JobRun] = {}
-
-    def _start_worker(self) -> Worker:
-        _, cpus, gpus = self.shape
-        actor = self.remote.options(num_cpus=cpus, num_gpus=gpus).remote()
-        return Worker(actor, actor.pid.remote())
 
     def run(self) -> bool:
         for record in self.manifest.unfinished():
@@ -144,9 +164,7 @@ class Farm:
                 for ref in ready:
                     self._collect(ref)
             return True
-        finally:
-            for worker in self.workers:
-                self.ray.kill(worker.actor)
+        finally:  # cancelled: the shares still out are dropped (run_on_ray's pool ends them); the manifest resumes
             self.manifest.save()
 
     # ------------------------------------------------------------------ jobs
@@ -179,7 +197,7 @@ class Farm:
         if outline.split is None or outline.total < 2:
             self._share(run, Task(record, "whole", settings))
             return
-        ranges = frame_ranges(outline.split, outline.total, start, len(self.workers))
+        ranges = frame_ranges(outline.split, outline.total, start, len(self.pool.workers))
         tasks = [Task(record, "range", settings, frames) for frames in ranges]
         needs = [n for n in outline.split.needs if n < outline.total]
         if needs and not set(needs) <= run.joiner.written:
@@ -230,7 +248,7 @@ class Farm:
 
     def _dispatch(self) -> None:
         busy = {id(worker) for _, worker in self.flight.values()}
-        for worker in [w for w in self.workers if id(w) not in busy]:
+        for worker in [w for w in self.pool.workers if id(w) not in busy]:
             if not self.queue:
                 return
             task = next((t for t in self.queue if model_key(t.record) == worker.model), self.queue[0])
@@ -256,7 +274,7 @@ class Farm:
             self._fail(run, exc.cause if isinstance(exc.cause, BaseException) else exc)
             return
         except RayError:  # the worker died (killed, out of memory, node lost): another one takes the task
-            self.workers[self.workers.index(worker)] = self._start_worker()
+            self.pool.replace(worker)
             task.attempts += 1
             if task.attempts >= MAX_ATTEMPTS:
                 self._fail(run, SdplayError(f"{MAX_ATTEMPTS} workers were lost making this job"))
@@ -323,5 +341,20 @@ def run_on_ray(
     """Run the manifest's unfinished jobs on Ray; False when cancelled (the manifest then resumes)."""
     ray = import_ray()
     with connected(ray, address):
-        farm = Farm(ray, manifest, workers, listener or BatchListener(), cancel or CancelToken(), on_dispatch)
-        return farm.run()
+        pool = WorkerPool(ray, workers)
+        try:
+            return run_on_pool(manifest, pool, listener, cancel, on_dispatch)
+        finally:
+            pool.close()
+
+
+def run_on_pool(
+    manifest: Manifest,
+    pool: WorkerPool,
+    listener: BatchListener | None = None,
+    cancel: CancelToken | None = None,
+    on_dispatch: Callable[[Task, Worker], None] | None = None,
+) -> bool:
+    """Run the manifest's unfinished jobs on the pool's workers, which keep their models afterwards."""
+    farm = Farm(pool.ray, manifest, pool, listener or BatchListener(), cancel or CancelToken(), on_dispatch)
+    return farm.run()
