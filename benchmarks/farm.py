@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=48, help="frames of the dream walk")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the local run and of each worker")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs of each way (best is reported)")
     parser.add_argument("--gpus-per-worker", type=float, default=0.0, help="on a GPU machine: 1")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     return parser.parse_args(argv)
@@ -80,48 +81,44 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     warm = {"prompt": "warm-up", "model": args.model, "device": args.device, "steps": 1, "safety_checker": False}
     run(Job.from_dict("txt2img", warm, write=False))  # the local model is loaded before the clock starts
     torch.set_num_threads(args.threads)  # loading asks for every core
-    seconds: dict[str, dict[str, float]] = {}
-    same: dict[str, bool] = {}
-    cold: dict[str, float] = {}
-    local = {name: timed(file, root / "local", run_batch) for name, file in files.items()}
-    seconds["local"] = {name: t for name, (t, _) in local.items()}
-    cpus = args.threads * 2 + 1  # two workers and the driver's share
+    gpus = args.gpus_per_worker * 3 or None  # a 1-worker pool and a 2-worker pool, side by side
     ray.init(
-        num_cpus=cpus,
-        num_gpus=args.gpus_per_worker * 2 or None,
+        num_cpus=args.threads * 3,
+        num_gpus=gpus,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",
         log_to_driver=False,
         logging_level="ERROR",
     )
     try:
+        pools, cold = {}, {}
         for count in (1, 2):
             way = f"ray_{count}_worker{'s' if count > 1 else ''}"
             started = time.perf_counter()
-            pool = WorkerPool(ray, count, cpus=args.threads, gpus=args.gpus_per_worker)
+            pools[way] = WorkerPool(ray, count, cpus=args.threads, gpus=args.gpus_per_worker)
             warm_up = root / f"warm-{count}.yaml"
-            warm_up.write_text(
-                yaml.safe_dump(
-                    {"jobs": [{"mode": "txt2img", "settings": warm, "product": {"seed": list(range(count))}}]}
-                )
-            )
-            timed(warm_up, root / way, lambda m, pool=pool: run_on_pool(m, pool))
-            cold[way] = time.perf_counter() - started
-            try:
-                results = {
-                    name: timed(file, root / way, lambda m, pool=pool: run_on_pool(m, pool))
-                    for name, file in files.items()
-                }
-            finally:
-                pool.close()
-            seconds[way] = {name: t for name, (t, _) in results.items()}
-            same[way] = all(outputs(results[name][1]) == outputs(local[name][1]) for name in files)
+            sweep = {"mode": "txt2img", "settings": warm, "product": {"seed": list(range(count))}}
+            warm_up.write_text(yaml.safe_dump({"jobs": [sweep]}))
+            timed(warm_up, root / way, lambda m, pool=pools[way]: run_on_pool(m, pool))
+            cold[way] = time.perf_counter() - started  # workers started, torch imported, model loaded
+        ways = {"local": run_batch, **{way: lambda m, pool=pool: run_on_pool(m, pool) for way, pool in pools.items()}}
+        seconds: dict[str, dict[str, list[float]]] = {way: {name: [] for name in files} for way in ways}
+        made: dict[str, dict[str, Manifest]] = {way: {} for way in ways}
+        for _ in range(args.repeats):  # alternating, so that drifting machine load hits every way alike
+            for way, go in ways.items():
+                for name, file in files.items():
+                    t, made[way][name] = timed(file, root / way, go)
+                    seconds[way][name].append(t)
+        for pool in pools.values():
+            pool.close()
     finally:
         ray.shutdown()
-    rate = {
-        way: {"jobs_per_s": args.jobs / t["jobs"], "frames_per_s": args.frames / t["dream"]}
-        for way, t in seconds.items()
-    }
+    same = {way: all(outputs(made[way][n]) == outputs(made["local"][n]) for n in files) for way in pools}
+    best = {way: {name: min(times) for name, times in kinds.items()} for way, kinds in seconds.items()}
+
+    def ratio(a: str, b: str, minus: float = 0.0) -> dict[str, float]:
+        return {kind: round(best[a][kind] / best[b][kind] - minus, 3) for kind in files}
+
     return {
         "benchmark": "farm",
         "model": args.model,
@@ -130,17 +127,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "jobs": args.jobs,
         "dream_frames": args.frames,
         "threads_per_worker": args.threads,
-        "seconds": {way: {k: round(v, 3) for k, v in t.items()} for way, t in seconds.items()},
-        "rates": {way: {k: round(v, 3) for k, v in r.items()} for way, r in rate.items()},
-        "ray_1_worker_overhead": {
-            kind: round(seconds["ray_1_worker"][kind] / seconds["local"][kind] - 1, 3) for kind in ("jobs", "dream")
-        },
-        "ray_2_workers_speedup_over_local": {
-            kind: round(seconds["local"][kind] / seconds["ray_2_workers"][kind], 3) for kind in ("jobs", "dream")
-        },
-        "ray_2_over_1_worker": {
-            kind: round(seconds["ray_1_worker"][kind] / seconds["ray_2_workers"][kind], 3) for kind in ("jobs", "dream")
-        },
+        "repeats": args.repeats,
+        "seconds": {way: {k: [round(v, 3) for v in t] for k, t in kinds.items()} for way, kinds in seconds.items()},
+        "jobs_per_s": {way: round(args.jobs / t["jobs"], 3) for way, t in best.items()},
+        "frames_per_s": {way: round(args.frames / t["dream"], 3) for way, t in best.items()},
+        "ray_1_worker_overhead": ratio("ray_1_worker", "local", 1.0),
+        "ray_2_workers_speedup_over_local": ratio("local", "ray_2_workers"),
+        "ray_2_over_1_worker": ratio("ray_1_worker", "ray_2_workers"),
         "cold_start_s": {way: round(t, 3) for way, t in cold.items()},
         "outputs_identical_to_local": same,
         "machine": machine(),
