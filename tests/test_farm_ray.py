@@ -72,9 +72,7 @@ def test_a_batch_on_ray_makes_the_same_files_as_here(local_ray, tiny_model, tmp_
         assert Path(mine.run_dir, "settings.json").read_text() == Path(theirs.run_dir, "settings.json").read_text()
         assert same_files(mine.videos, theirs.videos), mine.name  # encoded once, from the same frames
     assert (0, 4) in shares and (4, 8) in shares  # the walk went out in two ranges
-    assert shares.index((0, 3)) < shares.index(
-        (3, 6)
-    )  # frame 0 (colour reference) first
+    assert shares.index((0, 3)) < shares.index((3, 6))  # frame 0 (colour reference) first
     assert [video.endswith("animation.mp4") for video in there.jobs[5].videos] == [True]
 
 
