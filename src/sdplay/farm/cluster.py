@@ -180,7 +180,7 @@ class Farm:
             settings = RunFolder.reopen(record.run_dir, record.mode).read_settings()  # resolved: resumes alike
         else:
             record.run_dir = None
-        self.queue.append(Task(record, "outline", settings))
+        self.queue.append(Task(record, "outline", settings, (0, 0)))  # makes nothing: resolves the run
 
     def _outlined(self, run: JobRun, settings: dict[str, Any], outline: Any) -> None:
         record = run.record
