@@ -15,7 +15,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sdplay.cli import app, ray_without_address
-from sdplay.engine import CancelToken
+from sdplay.dream import DreamSettings
+from sdplay.engine import CancelToken, Job, run
 from sdplay.engine.events import FileWritten
 from sdplay.engine.modes import Split
 from sdplay.errors import SdplayError
@@ -175,3 +176,18 @@ def test_ray_without_the_extra_is_one_line_saying_how_to_install_it(tmp_path) ->
     assert result.returncode == 2
     assert result.stderr == 'error: --ray needs Ray, an optional extra: pip install "sdplay[farm]"\n'
     assert not (tmp_path / "out").exists()
+
+
+def test_a_share_of_a_walk_is_those_frames_of_the_whole_walk(tiny_model) -> None:
+    settings = DreamSettings.from_dict(dream_job(tiny_model, frames=6)["settings"])
+    whole = run(Job("dream", settings, write=False))
+    outline = run(Job("dream", settings, write=False, frames=(0, 0)))
+    assert outline.images == [] and outline.outline.total == 6 and outline.outline.split.cuts == (0, 2, 4)
+    assert outline.settings == whole.settings and outline.outline.video.kinds == ("mp4",)
+    share = run(Job("dream", whole.settings, write=False, frames=(2, 5)))
+    assert len(share.images) == 3
+    for mine, theirs in zip(share.images, whole.images[2:5], strict=True):
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+        assert mine.info["parameters"] == theirs.info["parameters"]
+    with pytest.raises(SdplayError, match="frame range"):
+        Job("dream", settings, frames=(0, 2))  # a share is made in memory, never into a folder
