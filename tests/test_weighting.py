@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import sdplay
+from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
 from sdplay.mini.dataset import PALETTE
 from sdplay.models import load_model
@@ -193,3 +194,28 @@ def test_sdxl_both_encoders_and_the_pooled_embedding(tiny_sdxl) -> None:
     run = dict(model=str(tiny_sdxl), steps=2, seed=1, device="cpu")
     plain, strong = (sdplay.generate(p, **run).images[0] for p in ("a red cat", "a (red:1.4) cat"))
     assert strong.size == (64, 64) and not np.array_equal(np.asarray(plain), np.asarray(strong))
+
+
+def test_dream_key_points_and_animate_frames_take_weighted_prompts_too() -> None:
+    """The same red weights move the red share the same way in a walk's key points and in animate's frames."""
+    walk = dict(model="mini", seeds=[4, 4], total_frames=2, write=False, device="cpu")
+    strong = sdplay.dream(RED_PROMPT.format(red="(red:1.5)"), **walk).images[0]
+    weak = sdplay.dream(RED_PROMPT.format(red="(red:0.5)"), **walk).images[0]
+    assert red_share(strong) > red_share(weak)
+    frames = {}
+    for weight in ("1.5", "0.5"):
+        prompt = RED_PROMPT.format(red=f"(red:{weight})")
+        job = Job.from_dict(
+            "animate",
+            {
+                "model": "mini",
+                "animation_mode": "None",
+                "max_frames": 1,
+                "seed": 4,
+                "prompts": {"0": prompt},
+                "device": "cpu",
+            },
+            write=False,
+        )
+        frames[weight] = run(job).images[0]
+    assert red_share(frames["1.5"]) > red_share(frames["0.5"])
