@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -458,6 +459,59 @@ def run_animate_command(
 
 
 @app.command()
+def batch(
+    file: Annotated[Path | None, typer.Argument(help="Batch file (YAML/JSON/TOML): jobs, sweeps, grids.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue a batch folder: only its unfinished jobs run.")
+    ] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run on Ray: --ray alone starts a local instance; or auto, or a cluster address (needs sdplay[farm]).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Ray: how many workers (default: one per GPU, else per 4 cores).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """Run a batch file of jobs and sweeps (here, or across workers with --ray); --resume continues one."""
+    setup_logging(quiet, debug)
+
+    def run_all() -> None:
+        from .engine import CancelToken
+        from .farm import open_batch, run_batch
+        from .farm.progress import BatchBar
+        from .progress import ctrl_c_cancels
+
+        if workers is not None and ray is None:
+            raise SdplayError("--workers counts Ray workers; add --ray")
+        if ray is not None:
+            from .farm.cluster import import_ray
+
+            import_ray()  # a missing extra is said before the batch folder is made
+        manifest = open_batch(file, resume, outdir)
+        cancel = CancelToken()
+        with BatchBar(err, not quiet and sys.stderr.isatty()) as bar, ctrl_c_cancels(cancel, err) as started:
+            started[0] = True
+            finished = run_batch(manifest, bar, cancel, None if ray is None else ray or "local", workers)
+        for job in manifest.jobs:
+            print(f"{job.state:<8} {job.run_dir or '-'}" + (f"  error: {job.error}" if job.error else ""))
+        print(manifest.path)
+        if not finished:
+            print(f"interrupted: continue with: sdplay batch --resume {manifest.folder}", file=sys.stderr)
+            raise typer.Exit(130)
+        failed = manifest.counts()["failed"]
+        if failed:
+            raise SdplayError(f"{failed} of {len(manifest.jobs)} jobs failed; see {manifest.path}")
+
+    guarded(debug, run_all)
+
+
+@app.command()
 def bench(
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model spec, or random:sd15 / random:sd15-turbo (random weights).")
@@ -721,11 +775,25 @@ outpaint.__doc__ = "Grow a picture on any side; the new strips are drawn to matc
 app.command("outpaint")(outpaint)
 
 
+RAY_ADDRESS = re.compile(r"(auto|local|ray://\S+|[\w.-]+:\d+)")
+
+
+def ray_without_address(args: list[str]) -> list[str]:
+    """`--ray` may stand alone (a local Ray instance): then it gets the value `local`, so that the next
+    word (the batch file) is not taken for an address."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--ray" and (i + 1 == len(out) or not RAY_ADDRESS.fullmatch(out[i + 1])):
+            out.insert(i + 1, "local")
+            break
+    return out
+
+
 def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException
 
-    args = sys.argv[1:] or ["--help"]
+    args = ray_without_address(sys.argv[1:]) or ["--help"]
     try:
         code = app(args, standalone_mode=False)
     except TyperException as exc:  # typer's usage errors: unknown option, a value of the wrong type, ...

@@ -184,6 +184,7 @@ class ImagesPlan:
     """A resolved image run for the engine: `num` pictures, `batch_size` per pipeline call."""
 
     video = None
+    split = None  # pictures are cheap alone; a farm splits a sweep into jobs instead
 
     def __init__(self, run: PreparedRun, model: Model, pipe: Any = None) -> None:
         self.run, self.model, self.pipe = run, model, pipe

@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,6 +262,18 @@ class RunFolder:
             log.info("%s is already there; kept as it is", target)
             return target
         return write_video(self.frame_paths(count), target, fps, audio=audio if kind == "mp4" else None)
+
+
+class KnownFrames:
+    """Frames made elsewhere, served the way a RunFolder serves the frames on its disk (a farm share's reads)."""
+
+    def __init__(self, frames: Mapping[int, Image.Image]) -> None:
+        self.frames = dict(frames)
+
+    def frame(self, index: int) -> Image.Image:
+        if index not in self.frames:
+            raise SdplayError(f"frame {index} was not handed to this share of the run")
+        return self.frames[index].convert("RGB")
 
 
 class ClassicFolder:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from ..engine.modes import VideoSpec
+from ..engine.modes import Split, VideoSpec
 from ..errors import SdplayError
 from ..images import load_image
 from ..output import Picture
@@ -90,6 +90,15 @@ def picture_of(frame: Frame) -> Picture:
     return Picture(frame.index, frame.parameters, lambda: to_pil(frame.image), extras, flags)
 
 
+def split_of(settings: AnimationSettings) -> Split | None:
+    """Video Input, None and Interpolation frames do not depend on each other: ranges begin where
+    `independent_batches` begins a call, and read frame 0 when it is the colour reference."""
+    if settings.animation_mode not in ("Video Input", "None", "Interpolation"):
+        return None
+    cuts = (0, *range(1, settings.max_frames, settings.batch_size or 1))
+    return Split(cuts, () if settings.color_coherence in ("None", "Video Input") else (0,))
+
+
 class AnimationPlan:
     """A resolved animation: the renderer (and its depth model) exist before the run folder does."""
 
@@ -98,6 +107,7 @@ class AnimationPlan:
         self.total = settings.max_frames
         self.title = settings.frame_prompts()[0][0] or "animation"
         self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps)
+        self.split = split_of(settings)
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         self.renderer.steps_reporter = steps

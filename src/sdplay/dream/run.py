@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..engine.modes import VideoSpec
+from ..engine.modes import Split, VideoSpec
 from ..output import Picture
 from .denoise import iter_frames
 from .plan import DreamInputs, plan_walk, read_dream_inputs
@@ -29,6 +29,7 @@ class DreamPlan:
         self.title = (settings.prompts or ("dream",))[0]
         kinds = tuple(kind for kind in settings.formats if kind != "frames")
         self.video = VideoSpec(VIDEO_NAME, kinds, settings.fps, settings.audio) if kinds else None
+        self.split = Split(tuple(range(0, self.total, settings.batch_size)))  # batches begin at multiples
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         previous = folder.frame(start - 1) if folder is not None and start else None

@@ -26,6 +26,9 @@ class Job:
     - `layout="classic"`: the image modes write `outdir/image_N.png` like the classic run.py --save.
     - `given`: init/mask pictures passed in memory (Python API) instead of the files the settings name.
     - `video_format`: animate's video (mp4 or gif); dream's formats are part of its settings.
+    - `frames=(first, stop)`: a share of a dream or animate run (the farm): only frames first..stop-1,
+      kept in memory, no video; `earlier` holds the frames before `first` it reads (its Split's needs).
+      `frames=(0, 0)` makes nothing and tells the resolved settings, frame count and Split.
     The token is never recorded anywhere.
     """
 
@@ -38,6 +41,8 @@ class Job:
     given: Mapping[str, Image.Image] = field(default_factory=dict)
     video_format: str = "mp4"
     local_only: bool = False
+    frames: tuple[int, int] | None = None
+    earlier: Mapping[int, Image.Image] = field(default_factory=dict)
     token: str | None = field(default=None, repr=False)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -55,6 +60,12 @@ class Job:
             raise SdplayError(f"the settings given are not {self.mode} settings")
         if self.resume is not None and self.mode in ("txt2img", "img2img", "inpaint"):
             raise SdplayError("only dream and animate runs resume; an image run is complete or has every image it made")
+        if self.frames is not None:
+            first, stop = self.frames
+            if self.mode not in ("dream", "animate") or self.write or self.resume is not None:
+                raise SdplayError("a frame range is a share of a new dream or animate run, made in memory")
+            if not 0 <= first <= stop:
+                raise SdplayError(f"frame range {first}..{stop} is empty or negative")
         if self.video_format not in ("mp4", "gif"):
             raise SdplayError(f"--format must be mp4 or gif, got {self.video_format!r}")
 

@@ -40,6 +40,28 @@ class VideoSpec:
     audio: str | None = None
 
 
+@dataclass(frozen=True)
+class Split:
+    """How a plan's frames can be made apart (the farm's frame ranges) and come out identical to one run.
+
+    A range starting at one of `cuts` makes exactly the frames an unbroken run makes (batches line up);
+    it reads the frames in `needs` (made first) through the folder it is given.
+    """
+
+    cuts: tuple[int, ...]
+    needs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outline:
+    """What a plan tells of its run before making it: what a farm needs to share the run out and join it."""
+
+    total: int
+    title: str
+    video: VideoSpec | None
+    split: Split | None
+
+
 class Plan(Protocol):
     """A mode's run, resolved against the loaded model; made before the run folder exists."""
 
@@ -47,6 +69,7 @@ class Plan(Protocol):
     total: int  # frames (or images) the whole run makes
     title: str  # text for the run folder's name
     video: VideoSpec | None
+    split: Split | None  # None: each frame feeds the next, so the run is made whole
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         """The run's pictures from index `start` on, in order; `folder` holds frames made before `start`."""

@@ -17,11 +17,11 @@ from typing import Any
 from PIL import Image
 
 from ..errors import SdplayError
-from ..output import BackgroundWriter, ClassicFolder, Picture, RunFolder, check_output_root
+from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
 from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
 from .job import Job
-from .modes import Plan, mode_runner
+from .modes import Outline, Plan, mode_runner
 from .steps import StepReporter
 
 log = logging.getLogger("sdplay")
@@ -34,7 +34,8 @@ class RunResult:
     `images` holds every picture of an image mode, and a video mode's frames when nothing is
     written; each carries its generation parameters in `image.info["parameters"]`. `flagged`
     lists pictures the safety checker blanked or replaced; `diffused` the frames that went
-    through the model in this session (animate's cadence skips some).
+    through the model in this session (animate's cadence skips some). `outline` is the plan's
+    (frames, title, video, split): what a farm needs to share the run out (see Job.frames).
     """
 
     job: Job
@@ -46,6 +47,7 @@ class RunResult:
     flagged: list[int] = field(default_factory=list)
     diffused: list[int] = field(default_factory=list)
     cancelled: bool = False
+    outline: Outline | None = None
 
     @property
     def video(self) -> Path | None:
@@ -120,8 +122,10 @@ class _RunState:
         model = load_model(settings.model, settings.load_options(job.token, job.local_only))
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
-        self.result.settings = plan.settings
-        start = 0
+        result = self.result
+        result.settings, result.outline = plan.settings, Outline(plan.total, plan.title, plan.video, plan.split)
+        start, stop = job.frames or (0, plan.total)
+        stop = min(stop, plan.total)
         if isinstance(folder, RunFolder):
             if plan.settings != settings:
                 raise SdplayError(f"{folder.path}/settings.json was edited since the run started; start a new run")
@@ -138,8 +142,9 @@ class _RunState:
 
             previewer = previewer_for(model)
         steps = StepReporter(job.id, self.emit, cancel, plan.total, start, previewer)
-        self._make(plan, folder, start, steps, cancel)
-        if isinstance(folder, RunFolder):
+        known = KnownFrames(job.earlier) if job.earlier else None
+        self._make(plan, folder, start, stop, steps, cancel, known)
+        if isinstance(folder, RunFolder) and job.frames is None:
             self.result.paths = folder.frame_paths(plan.total)
             if plan.video is not None:
                 self._videos(plan, folder, cancel)
@@ -156,15 +161,29 @@ class _RunState:
         return folder
 
     def _make(
-        self, plan: Plan, folder: RunFolder | ClassicFolder | None, start: int, steps: StepReporter, cancel: CancelToken
+        self,
+        plan: Plan,
+        folder: RunFolder | ClassicFolder | None,
+        start: int,
+        stop: int,
+        steps: StepReporter,
+        cancel: CancelToken,
+        known: KnownFrames | None = None,
     ) -> None:
-        """Every picture from `start` on, written on the pool while the next is made; on any stop the queued
-        writes finish first, so no finished frame is lost."""
-        pictures = plan.pictures(start, folder if isinstance(folder, RunFolder) else None, steps)
+        """Pictures `start..stop-1`, written on the pool while the next is made; on any stop the queued
+        writes finish first, so no finished frame is lost. Without a folder they are kept in memory,
+        and `known` serves the earlier frames a share reads."""
+        if start >= stop:
+            return
+        pictures = plan.pictures(start, folder if isinstance(folder, RunFolder) else known, steps)  # type: ignore[arg-type]
         if folder is None:
             for picture in pictures:
+                if picture.index < start:
+                    continue
                 self._record(picture, None)
                 steps.frame_done()
+                if picture.index + 1 >= stop:
+                    break
                 cancel.check()
             return
         with BackgroundWriter(folder.save) as writer:
