@@ -219,7 +219,7 @@ def models(
     """List the model aliases and the models already in the local Hugging Face cache."""
     setup_logging(False, debug)
     from .catalog import cached_models
-    from .models import ALIASES
+    from .specs import ALIASES
 
     out = Console(highlight=False)
     out.print("[bold]aliases[/bold]")

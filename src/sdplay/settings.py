@@ -19,7 +19,8 @@ from .errors import SdplayError
 from .schedulers import canonical_sampler
 
 if TYPE_CHECKING:
-    from .models import LoadOptions, Model
+    from .models import Model
+    from .runtime import LoadOptions
 
 log = logging.getLogger("sdplay")
 
@@ -56,7 +57,7 @@ class ModelSettings:
 
     def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
         """These settings plus the credentials, which are never recorded."""
-        from .models import LoadOptions
+        from .runtime import LoadOptions
 
         return LoadOptions(**self.model_fields(), token=token, local_only=local_only)
 
