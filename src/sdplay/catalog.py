@@ -23,6 +23,7 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
     from importlib.metadata import version
 
     from . import __version__
+    from .backends import describe_openvino
     from .devices import check_dtype_name, cpu_has_native_bf16, dtype_name, resolve_device, resolve_dtype
     from .specs import default_model_spec
 
@@ -45,6 +46,7 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
     if chosen.type == "cpu":
         native_message = "native: --dtype bf16 runs SD-size models about 2x faster; 3D depth runs in bf16"
         info["cpu bf16"] = native_message if cpu_has_native_bf16() else "not native"
+        info["openvino"] = describe_openvino()
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)
         info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"

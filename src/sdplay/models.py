@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .backends import choose_backend, run_on_backend
 from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
 from .quiet import mute_diffusers_bars
@@ -41,10 +42,13 @@ PIPELINE_CLASSES: dict[str, dict[str, str]] = {
 class Model:
     """One set of loaded weights and the pipelines of every mode derived from it."""
 
-    def __init__(self, source: ModelSource, base: Any, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, source: ModelSource, base: Any, device: torch.device, dtype: torch.dtype, backend: str = "pytorch"
+    ) -> None:
         self.source = source
         self.device = device
         self.dtype = dtype
+        self.backend = backend
         self.base = base
         self.original_scheduler = base.scheduler
         self._pipelines: dict[str, Any] = {}
@@ -146,16 +150,22 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     options = options or LoadOptions(**kwargs)
     source = resolve_spec(spec)
     device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
-    key = (source, str(device), dtype, replace(options, model=None, token=None, local_only=False, device="", dtype=""))
+    backend = choose_backend(options.backend, device, options.dtype, options.compile)
+    # OpenVINO takes float32 weights and computes in the precision --dtype asks of it
+    dtype = torch.float32 if backend == "openvino" else resolve_dtype(options.dtype, device)
+    precision = options.dtype.lower() if backend == "openvino" else ""
+    same = replace(options, model=None, token=None, local_only=False, device="", dtype=precision, backend=backend)
+    key = (source, str(device), dtype, same)
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
         if device.type == "cpu":
             use_all_cores()
         base = _load_pipeline(source, dtype, options)
         adapt_pipeline(base, device, dtype, options)
-        _LOADED[key] = Model(source, base, device, dtype)
-        log.info("loaded %s on %s (%s)", source.name, device, dtype_name(dtype))
+        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name, source.location)
+        _LOADED[key] = Model(source, base, device, dtype, backend)
+        on = f"OpenVINO, {precision or 'its own precision'}" if backend == "openvino" else dtype_name(dtype)
+        log.info("loaded %s on %s (%s)", source.name, device, on)
     return _LOADED[key]
 
 

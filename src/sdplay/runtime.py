@@ -28,6 +28,7 @@ class LoadOptions(ModelSettings):
 
     token: str | None = None
     local_only: bool = False
+    backend: str = "pytorch"  # see backends/: pytorch, openvino or auto
 
 
 def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options: LoadOptions) -> None:
