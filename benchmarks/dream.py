@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from sdplay.bench.run import machine, print_json
-from sdplay.dream import DreamSettings, run_dream
+from sdplay.dream import DreamSettings
+from sdplay.engine import Job, run
 from sdplay.quiet import silence_libraries
 
 
@@ -57,17 +58,17 @@ def time_walk(settings: DreamSettings) -> float:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
-    run = run_dream(settings, write=False)
+    walk = run(Job("dream", settings, write=False))
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    assert len(run.frames) == settings.total_frames
+    assert len(walk.images) == settings.total_frames
     return time.perf_counter() - start
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     ways = {"one_at_a_time": settings_for(args, 1), "batched": settings_for(args, args.batch_size)}
     warmup = DreamSettings(**{**ways["batched"].to_dict(), "total_frames": args.batch_size})
-    run_dream(warmup, write=False)  # loads the model and warms the kernels up
+    run(Job("dream", warmup, write=False))  # loads the model and warms the kernels up
     if args.threads:  # after loading: loading a model on the CPU asks for every core
         torch.set_num_threads(args.threads)
     seconds: dict[str, list[float]] = {name: [] for name in ways}
@@ -75,7 +76,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for name, settings in ways.items():
             seconds[name].append(time_walk(settings))
     fps = {name: args.frames / min(times) for name, times in seconds.items()}
-    resolved = run_dream(DreamSettings(**{**warmup.to_dict(), "total_frames": 2}), write=False).settings
+    resolved = run(Job("dream", DreamSettings(**{**warmup.to_dict(), "total_frames": 2}), write=False)).settings
     return {
         "benchmark": "dream",
         "model": args.model,

@@ -46,14 +46,14 @@ def test_a_failing_file_is_reported_and_the_rest_still_run(tiny_model, tmp_path)
     good = small_yaml(tmp_path / "good.yaml")
     result = sdplay("-c", bad, good, "--model", tiny_model, "--outdir", tmp_path, "--format", "gif", "-q")
     assert result.exit_code == 2
-    assert f"error: {bad}: diffusion_cadence must be a whole number from 1 to 8, got 12" in result.stderr
+    assert f"error: {bad}: diffusion_cadence: must be a whole number from 1 to 8, got 12" in result.stderr
     assert "error: 1 of 2 settings files failed" in result.stderr
     assert [Path(line).name for line in result.stdout.splitlines()] == ["animation.gif"]
 
 
 def test_bad_values_are_one_error_line(tiny_model, tmp_path) -> None:
     for args, message in [
-        (["--set", "max_frames=lots"], "error: max_frames must be a whole number, got 'lots'"),
+        (["--set", "max_frames=lots"], "error: max_frames: must be a whole number from 1 to 100000, got 'lots'"),
         (["--set", "zoom=0: (1.0"], "error: zoom: unclosed parenthesis in '(1.0'"),
         (["--set", "max_frames"], "error: --set needs key=value, got 'max_frames'"),
         (["--config", tmp_path / "missing.yaml"], "error: cannot read config file"),

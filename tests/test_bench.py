@@ -50,7 +50,7 @@ def test_bench_rejects_an_unknown_architecture() -> None:
 def test_a_random_taesd_stands_in_for_the_tiny_vae_offline(tiny_model, tmp_path) -> None:
     taesd = save_random_tiny_vae(tmp_path)
     run = sdplay.generate("a", model=str(tiny_model), tiny_vae=str(taesd), device="cpu", steps=1, seed=1)
-    assert run.pil_images[0].size == (64, 64)
+    assert run.images[0].size == (64, 64)
 
 
 def test_a_random_depth_anything_v2_small_stands_in_for_the_default_depth_model(tmp_path) -> None:

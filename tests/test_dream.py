@@ -17,16 +17,12 @@ from typer.testing import CliRunner
 
 import sdplay
 from sdplay.cli import app
-from sdplay.dream import (
-    DreamSettings,
-    audio_speeds,
-    frame_positions,
-    lerp,
-    locate,
-    run_dream,
-    slerp,
-)
+from sdplay.dream import DreamSettings
+from sdplay.dream.walk import audio_speeds, frame_positions, locate
+from sdplay.engine import CancelToken, Job, run
+from sdplay.engine.events import Event, FileWritten
 from sdplay.errors import SdplayError
+from sdplay.interp import lerp, slerp
 from sdplay.legacy import main as legacy_main
 from sdplay.models import load_model
 from sdplay.output import read_parameters
@@ -98,15 +94,15 @@ def test_audio_speed_is_zero_in_silence_and_high_on_onsets() -> None:
 
 
 def test_settings_validation_names_the_option() -> None:
-    with pytest.raises(SdplayError, match="--frames"):
+    with pytest.raises(SdplayError, match="frames: must be a whole number from 1"):
         DreamSettings(prompts=("a",), frames=0)
-    with pytest.raises(SdplayError, match="--seeds must be whole numbers"):
+    with pytest.raises(SdplayError, match="seeds: must be whole numbers"):
         DreamSettings(prompts=("a",), seeds="1,two")
     with pytest.raises(SdplayError, match="3 seeds for 3 key points|2 prompts for 3 key points"):
         DreamSettings(prompts=("a", "b"), seeds="1,2,3")
     with pytest.raises(SdplayError, match="two key points"):
         DreamSettings(prompts=("a",), seeds="5")
-    with pytest.raises(SdplayError, match="--format"):
+    with pytest.raises(SdplayError, match="formats: must be mp4, gif or frames"):
         DreamSettings(prompts=("a",), formats="avi")
     assert DreamSettings(prompts="a", seeds="4, 5").seeds == (4, 5)
 
@@ -130,15 +126,15 @@ def test_video_file_round_trip_pads_odd_sizes_and_reads_frame_ranges(tmp_path) -
 
 def test_frame_count_video_length_and_metadata(tiny_model, tmp_path) -> None:
     run = sdplay.dream("a cat", "a dog", outdir=tmp_path, **walk(tiny_model, frames=3, fps=8, formats="mp4,gif"))
-    assert run.settings.total_frames == 4 and len(run.frame_paths) == 4
-    assert all(p.exists() for p in run.frame_paths)
+    assert run.settings.total_frames == 4 and len(run.paths) == 4
+    assert all(p.exists() for p in run.paths)
     mp4, gif = run.videos
     assert mp4.name == "dream.mp4" and gif.name == "dream.gif"
     frames, seconds = video_info(mp4)
     assert frames == 4 and math.isclose(seconds, 0.5, abs_tol=0.05)
     assert Image.open(gif).n_frames == 4
     assert read_video_frames(mp4, every_nth=2)[1].size == (64, 64)
-    last = read_parameters(run.frame_paths[-1])
+    last = read_parameters(run.paths[-1])
     assert (last["prompt"], last["Seed"], last["Mode"], last["Frame"]) == ("a dog", "2", "dream", "3")
     saved = json.loads((run.run_dir / "settings.json").read_text())
     assert saved["seeds"] == [1, 2] and saved["total_frames"] == 4
@@ -146,13 +142,13 @@ def test_frame_count_video_length_and_metadata(tiny_model, tmp_path) -> None:
 
 def test_same_seeds_same_frames_and_a_smooth_walk(tiny_model) -> None:
     options = walk(tiny_model, frames=3, batch_size=3, write=False)
-    first = [pixels(f) for f in sdplay.dream("a cat", "a dog", **options).frames]
-    again = [pixels(f) for f in sdplay.dream("a cat", "a dog", **options).frames]
+    first = [pixels(f) for f in sdplay.dream("a cat", "a dog", **options).images]
+    again = [pixels(f) for f in sdplay.dream("a cat", "a dog", **options).images]
     assert len(first) == 4
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     steps = [diff(first[i], first[i + 1]) for i in range(3)]
     assert max(steps) < diff(first[0], first[-1])
-    other = sdplay.dream("a cat", "a dog", **{**options, "seeds": [3, 2]}).frames
+    other = sdplay.dream("a cat", "a dog", **{**options, "seeds": [3, 2]}).images
     assert diff(pixels(other[0]), first[0]) > 5
 
 
@@ -168,7 +164,7 @@ def test_frames_share_unet_calls_and_each_prompt_is_encoded_once(tiny_model) -> 
     finally:
         for hook in hooks:
             hook.remove()
-    assert len(run.frames) == 4
+    assert len(run.images) == 4
     assert unet_batches == [6, 6, 2, 2]  # 2 steps x (3 frames, then 1), each with its unguided twin
     assert len(text_calls) == 4  # 2 prompts, each with the negative prompt: not once per frame
 
@@ -182,25 +178,26 @@ def test_seeds_are_random_when_absent_and_recorded(tiny_model) -> None:
 def test_resume_ends_with_the_frames_of_an_uninterrupted_run(tiny_model, tmp_path) -> None:
     options = walk(tiny_model, seeds=[1, 2, 3], frames=2, loop=True, batch_size=4)
     settings = DreamSettings(prompts=("a cat", "a dog", "a bird"), **options)
-    whole = run_dream(settings, tmp_path / "whole")
-    assert len(whole.frame_paths) == 6
+    whole = run(Job("dream", settings, outdir=tmp_path / "whole"))
+    assert len(whole.paths) == 6
+    cancel = CancelToken()
 
-    def interrupt(frame, path) -> None:
-        if frame.index == 4:
-            raise KeyboardInterrupt
+    def cancel_after_frame_3(event: Event) -> None:
+        if isinstance(event, FileWritten) and event.frame == 3:
+            cancel.cancel()
 
-    with pytest.raises(KeyboardInterrupt):
-        run_dream(settings, tmp_path / "cut", on_frame=interrupt)
-    cut_dir = next((tmp_path / "cut" / "dream").iterdir())
-    written = sorted(p.name for p in cut_dir.glob("*.png"))  # frame 5 too when it was already being written
-    assert written[:5] == [f"{n:04d}.png" for n in range(5)] and len(written) <= 6
+    cut = run(Job("dream", settings, outdir=tmp_path / "cut"), cancel_after_frame_3, cancel)
+    cut_dir = cut.run_dir
+    assert cut.cancelled and cut_dir == next((tmp_path / "cut" / "dream").iterdir())
+    written = sorted(p.name for p in cut_dir.glob("*.png"))  # frames already being written are finished
+    assert written[:4] == [f"{n:04d}.png" for n in range(4)] and len(written) <= 6
     assert not (cut_dir / "dream.mp4").exists()
     (cut_dir / "0004.png").write_bytes((cut_dir / "0004.png").read_bytes()[:40])  # cut off mid-write
     (cut_dir / "0005.png").write_bytes((whole.run_dir / "0005.png").read_bytes())  # and a later one finished
 
     resumed = sdplay.dream(resume=cut_dir)
     assert resumed.run_dir == cut_dir and resumed.videos == [cut_dir / "dream.mp4"]
-    for mine, theirs in zip(resumed.frame_paths, whole.frame_paths, strict=True):
+    for mine, theirs in zip(resumed.paths, whole.paths, strict=True):
         assert np.array_equal(pixels(mine), pixels(theirs)), mine.name
     assert video_info(cut_dir / "dream.mp4")[0] == 6
 
@@ -217,10 +214,10 @@ def test_safety_checked_frames_are_replaced_by_the_previous_one(tiny_model, monk
 
     monkeypatch.setattr(pipe, "run_safety_checker", flag_second_batchs_first)
     run = sdplay.dream("a cat", "a dog", **options)
-    assert len(run.frames) == 4 and run.replaced == 1
-    assert np.array_equal(pixels(run.frames[2]), pixels(run.frames[1]))
-    assert pixels(run.frames[2]).mean() > 0
-    assert "1 frame(s) blanked by the safety checker" in caplog.text
+    assert len(run.images) == 4 and run.flagged == [2]
+    assert np.array_equal(pixels(run.images[2]), pixels(run.images[1]))
+    assert pixels(run.images[2]).mean() > 0
+    assert "frame 2 was blanked by the safety checker" in caplog.text
 
 
 @pytest.fixture
@@ -248,7 +245,7 @@ def test_a_walk_between_two_images_goes_from_one_to_the_other(loud_vae_model, pi
     Image.new("RGB", (64, 64), (240, 240, 40)).save(yellow)
     near_a, near_b = vae_round_trip(loud_vae_model, picture), vae_round_trip(loud_vae_model, yellow)
     options = walk(loud_vae_model, steps=10, images=[str(picture), str(yellow)], strength=0.1, frames=4, write=False)
-    frames = [pixels(f) for f in sdplay.dream("x", **options).frames]
+    frames = [pixels(f) for f in sdplay.dream("x", **options).images]
     assert len(frames) == 5
     assert diff(frames[0], near_a) < 0.75 * diff(frames[0], near_b)
     assert diff(frames[-1], near_b) < 0.75 * diff(frames[-1], near_a)
@@ -274,7 +271,7 @@ def test_audio_sets_the_length_stills_silence_moves_on_clicks_and_is_muxed(tiny_
     audio = clicks_after_silence(tmp_path / "clicks.wav")
     run = sdplay.dream("a cat", "a dog", outdir=tmp_path, **walk(tiny_model, audio=str(audio), fps=8, batch_size=4))
     assert run.settings.total_frames == 8
-    frames = [pixels(p) for p in run.frame_paths]
+    frames = [pixels(p) for p in run.paths]
     silent = [diff(frames[i], frames[i + 1]) for i in range(3)]
     moving = [diff(frames[i], frames[i + 1]) for i in range(3, 7)]
     assert max(silent) < 0.5 and min(moving) > 2, (silent, moving)
@@ -300,11 +297,11 @@ def test_cli_dream_writes_video_and_frames(tiny_model, tmp_path) -> None:
     "args, message",
     [
         (["a cat", "--audio", "{bad_audio}"], "cannot read audio file"),
-        (["a cat", "--frames", "0"], "--frames must be a whole number >= 1"),
-        (["a cat", "--seeds", "1,x"], "--seeds must be whole numbers"),
+        (["a cat", "--frames", "0"], "frames: must be a whole number from 1 to 100000, got 0"),
+        (["a cat", "--seeds", "1,x"], "seeds: must be whole numbers"),
         (["a cat", "a dog", "--seeds", "1,2,3"], "key points"),
         (["a cat", "--image", "missing.png"], "key point image (--image) not found"),
-        (["a cat", "--format", "avi"], "--format"),
+        (["a cat", "--format", "avi"], "formats: must be mp4, gif or frames"),
         (["--resume", "{tmp}"], "no settings.json there"),
     ],
 )
@@ -328,5 +325,5 @@ def test_classic_run_py_dream_writes_frames_and_video_without_overwriting(tiny_m
         assert legacy_main(args) == 0
     runs = sorted((tmp_path / "images" / "dream").iterdir())
     assert len(runs) == 2
-    for run in runs:
-        assert len(list(run.glob("*.png"))) == 3 and video_info(run / "dream.mp4")[0] == 3
+    for run_dir in runs:
+        assert len(list(run_dir.glob("*.png"))) == 3 and video_info(run_dir / "dream.mp4")[0] == 3

@@ -9,6 +9,7 @@ from PIL import Image
 
 import sdplay
 from sdplay.errors import SdplayError
+from sdplay.output import read_parameters
 from sdplay.schedulers import SAMPLERS
 
 
@@ -16,42 +17,42 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.int16)
 
 
-def test_txt2img_same_seed_same_pixels(tiny_model) -> None:
+def test_txt2img_same_seed_same_pixels(tiny_model, tmp_path) -> None:
     run = dict(model=str(tiny_model), steps=3, device="cpu")
-    a = sdplay.generate("a cat", seed=11, num=2, batch_size=2, **run)
+    a = sdplay.generate("a cat", seed=11, num=2, batch_size=2, outdir=tmp_path, **run)
     b = sdplay.generate("a cat", seed=11, num=2, batch_size=2, **run)
     c = sdplay.generate("a cat", seed=12, **run)
-    assert [g.seed for g in a.images] == [11, 12]
-    assert all(np.array_equal(pixels(x), pixels(y)) for x, y in zip(a.pil_images, b.pil_images, strict=True))
-    assert not np.array_equal(pixels(a.pil_images[0]), pixels(c.pil_images[0]))
-    assert a.pil_images[0].size == (64, 64)
+    assert [read_parameters(path)["Seed"] for path in a.paths] == ["11", "12"]
+    assert all(np.array_equal(pixels(x), pixels(y)) for x, y in zip(a.images, b.images, strict=True))
+    assert not np.array_equal(pixels(a.images[0]), pixels(c.images[0]))
+    assert a.images[0].size == (64, 64)
 
 
 def test_seed_is_random_when_absent_and_always_recorded(tiny_model) -> None:
     first = sdplay.generate("x", model=str(tiny_model), steps=2, device="cpu")
     second = sdplay.generate("x", model=str(tiny_model), steps=2, device="cpu")
     assert first.settings.seed != second.settings.seed
-    assert f"Seed: {first.settings.seed}" in first.images[0].parameters
+    assert f"Seed: {first.settings.seed}" in first.images[0].info["parameters"]
 
 
 def test_img2img_strength_zero_keeps_the_picture_and_one_replaces_it(tiny_model, picture) -> None:
     run = dict(model=str(tiny_model), steps=4, seed=3, device="cpu", mode="img2img", init=str(picture))
     original = pixels(Image.open(picture).convert("RGB"))
-    kept = sdplay.generate("x", strength=0.0, **run).pil_images[0]
-    changed = sdplay.generate("x", strength=1.0, **run).pil_images[0]
+    kept = sdplay.generate("x", strength=0.0, **run).images[0]
+    changed = sdplay.generate("x", strength=1.0, **run).images[0]
     assert np.abs(pixels(kept) - original).mean() < np.abs(pixels(changed) - original).mean()
 
 
 def test_img2img_output_takes_the_init_size_or_the_asked_size(tiny_model, picture) -> None:
     run = dict(model=str(tiny_model), steps=2, seed=1, device="cpu", mode="img2img", init=str(picture))
-    assert sdplay.generate("x", **run).pil_images[0].size == (64, 64)
-    assert sdplay.generate("x", width=96, **run).pil_images[0].size == (96, 64)
+    assert sdplay.generate("x", **run).images[0].size == (64, 64)
+    assert sdplay.generate("x", width=96, **run).images[0].size == (96, 64)
 
 
 def test_inpaint_keeps_the_black_part_of_the_mask(tiny_model, picture, mask) -> None:
     result = sdplay.generate(
         "x", mode="inpaint", init=str(picture), mask=str(mask), model=str(tiny_model), steps=3, seed=2, device="cpu"
-    ).pil_images[0]
+    ).images[0]
     diff = np.abs(pixels(result) - pixels(Image.open(picture).convert("RGB"))).mean(axis=2)
     assert diff[:, :24].mean() < diff[:, 40:].mean()
 
@@ -60,7 +61,7 @@ def test_dedicated_inpainting_model(tiny_inpaint_model, picture, mask) -> None:
     result = sdplay.generate(
         "x", mode="inpaint", init=str(picture), mask=str(mask), model=str(tiny_inpaint_model), steps=2, device="cpu"
     )
-    assert result.pil_images[0].size == (64, 64)
+    assert result.images[0].size == (64, 64)
 
 
 def test_mask_of_another_scale_is_resized_with_a_warning(tiny_model, picture, tmp_path, caplog) -> None:
@@ -86,8 +87,8 @@ def test_bad_masks(tiny_model, picture, tmp_path, make_bad, message) -> None:
 @pytest.mark.parametrize("name", list(SAMPLERS))
 def test_every_scheduler_runs(tiny_model, name: str) -> None:
     result = sdplay.generate("x", scheduler=name, model=str(tiny_model), steps=2, seed=0, device="cpu")
-    assert f"Sampler: {name}" in result.images[0].parameters
-    assert np.isfinite(pixels(result.pil_images[0])).all()
+    assert f"Sampler: {name}" in result.images[0].info["parameters"]
+    assert np.isfinite(pixels(result.images[0])).all()
 
 
 def test_outdir_writes_images_and_settings(tiny_model, tmp_path) -> None:
@@ -99,10 +100,10 @@ def test_outdir_writes_images_and_settings(tiny_model, tmp_path) -> None:
 def test_safety_checker_is_on_by_default_and_can_be_turned_off(tiny_checked_model, caplog) -> None:
     run = dict(model=str(tiny_checked_model), steps=2, seed=4, device="cpu")
     checked = sdplay.generate("x", **run)
-    assert checked.images[0].nsfw and pixels(checked.pil_images[0]).max() == 0
+    assert checked.flagged == [0] and pixels(checked.images[0]).max() == 0
     assert "blanked by the safety checker" in caplog.text
     unchecked = sdplay.generate("x", safety_checker=False, **run)
-    assert not unchecked.images[0].nsfw and pixels(unchecked.pil_images[0]).max() > 0
+    assert not unchecked.flagged and pixels(unchecked.images[0]).max() > 0
 
 
 def test_out_of_memory_is_a_user_error_with_a_hint(tiny_model, monkeypatch) -> None:
@@ -116,17 +117,21 @@ def test_out_of_memory_is_a_user_error_with_a_hint(tiny_model, monkeypatch) -> N
         sdplay.generate("x", model=str(tiny_model), device="cpu")
 
 
-def test_interrupt_keeps_the_images_already_written(tiny_model, tmp_path) -> None:
-    from sdplay.api import run_images
-    from sdplay.output import RunWriter
+def test_cancel_stops_within_one_step_and_keeps_the_images_already_written(tiny_model, tmp_path) -> None:
+    from sdplay.engine import CancelToken, Job, run
+    from sdplay.engine.events import Cancelled, Progress
     from sdplay.settings import ImageSettings
 
-    def interrupt_second_batch(step: int, steps: int, batch: int, batches: int) -> None:
-        if batch == 1:
-            raise KeyboardInterrupt
+    cancel = CancelToken()
+    seen = []
 
-    writer = RunWriter(tmp_path, "txt2img", "x")
-    settings = ImageSettings(prompt="x", model=str(tiny_model), steps=2, num=3, device="cpu")
-    with pytest.raises(KeyboardInterrupt):
-        run_images(settings, writer, on_step=interrupt_second_batch)
-    assert [p.name for p in sorted(writer.run_dir.glob("*.png"))] == ["0000.png"]
+    def cancel_in_second_image(event) -> None:
+        seen.append(event)
+        if isinstance(event, Progress) and event.frame == 1:
+            cancel.cancel()
+
+    settings = ImageSettings(prompt="x", model=str(tiny_model), steps=3, num=3, device="cpu")
+    result = run(Job("txt2img", settings, outdir=tmp_path), cancel_in_second_image, cancel)
+    assert result.cancelled and isinstance(seen[-1], Cancelled)
+    assert [e.step for e in seen if isinstance(e, Progress) and e.frame == 1] == [1]  # no step after the cancel
+    assert [p.name for p in sorted(result.run_dir.glob("*.png"))] == ["0000.png"]

@@ -35,14 +35,14 @@ def test_the_mini_model_loads_from_the_package_at_its_native_size() -> None:
 def test_red_circle_on_blue_has_blue_corners_and_a_red_centre_across_seeds() -> None:
     prompt = "a red circle in the center on a blue background"
     run = sdplay.generate(prompt, model=MINI, seed=0, num=len(SEEDS), device="cpu")
-    readings = [classify(image) for image in run.pil_images]
+    readings = [classify(image) for image in run.images]
     assert all(r.background == "blue" for r in readings)
     assert sum(r.color == "red" for r in readings) >= 3
-    for image in run.pil_images:
+    for image in run.images:
         pixels = np.asarray(image)
         corners = np.concatenate([pixels[:6, :6], pixels[:6, -6:], pixels[-6:, :6], pixels[-6:, -6:]]).reshape(-1, 3)
         assert (distance(corners, "blue") < 60).mean() > 0.8
-    centres = np.stack([np.asarray(image)[26:38, 26:38] for image in run.pil_images])
+    centres = np.stack([np.asarray(image)[26:38, 26:38] for image in run.images])
     assert (distance(centres, "red") < 80).mean() > 0.6
 
 
@@ -53,7 +53,7 @@ def test_img2img_turns_a_drawn_red_square_into_a_blue_circle() -> None:
         run = sdplay.generate(
             "a blue circle on a yellow background", mode="img2img", init=square, strength=0.8, model=MINI, seed=seed
         )
-        readings.append(classify(run.pil_images[0]))
+        readings.append(classify(run.images[0]))
     assert sum(r.color == "blue" for r in readings) >= 3
     assert sum(r.shape == "circle" for r in readings) >= 2
     assert all(r.background == "yellow" for r in readings)
@@ -75,17 +75,17 @@ def test_inpaint_repaints_only_the_masked_part(tmp_path) -> None:
         seed=1,
         device="cpu",
     )
-    result = np.asarray(run.pil_images[0])
+    result = np.asarray(run.images[0])
     border = np.concatenate([result[:4].reshape(-1, 3), result[-4:].reshape(-1, 3)])
     assert (distance(border, "blue") < 60).mean() > 0.9
-    assert classify(run.pil_images[0]).color == "green"
+    assert classify(run.images[0]).color == "green"
 
 
 def test_words_it_does_not_know_are_dropped_with_one_warning(caplog) -> None:
     run = sdplay.generate("a red circle on a blue background, trending on artstation", model=MINI, seed=0)
     warnings = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
     assert len(warnings) == 1 and "artstation" in warnings[0] and "trending" in warnings[0]
-    assert classify(run.pil_images[0]).background == "blue"
+    assert classify(run.images[0]).background == "blue"
     sdplay.generate("a red circle on a blue background, trending on artstation", model=MINI, seed=1, steps=2)
     assert sum("dropped" in r.getMessage() for r in caplog.records) == 1  # once per model, not per call
 
@@ -93,7 +93,7 @@ def test_words_it_does_not_know_are_dropped_with_one_warning(caplog) -> None:
 @pytest.mark.parametrize("scheduler", ["ddim", "euler", "dpm++_2m", "unipc"])
 def test_common_schedulers_draw_the_right_background(scheduler: str) -> None:
     run = sdplay.generate("a yellow square on a purple background", model=MINI, seed=3, scheduler=scheduler)
-    assert classify(run.pil_images[0]).background == "purple"
+    assert classify(run.images[0]).background == "purple"
 
 
 def test_a_dream_walk_moves_smoothly_from_one_prompt_to_the_next() -> None:
@@ -106,7 +106,7 @@ def test_a_dream_walk_moves_smoothly_from_one_prompt_to_the_next() -> None:
         device="cpu",
         write=False,
     )
-    frames = [np.asarray(frame, dtype=float) for frame in walk.frames]
+    frames = [np.asarray(frame, dtype=float) for frame in walk.images]
     steps = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]
     assert max(steps) < np.abs(frames[-1] - frames[0]).mean()
-    assert classify(walk.frames[0]).background == "blue" and classify(walk.frames[-1]).background == "green"
+    assert classify(walk.images[0]).background == "blue" and classify(walk.images[-1]).background == "green"

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from sdplay.errors import SdplayError
 from sdplay.output import (
     BackgroundWriter,
-    LegacyWriter,
-    RunWriter,
+    ClassicFolder,
+    Picture,
+    RunFolder,
     finished_frames,
     format_parameters,
     new_run_dir,
@@ -34,23 +36,24 @@ def test_run_folders_and_frames_never_overwrite(tmp_path) -> None:
     first = new_run_dir(tmp_path, "txt2img", "A Red Circle!")
     second = new_run_dir(tmp_path, "txt2img", "A Red Circle!")
     assert first != second and first.name.endswith("a-red-circle")
-    writer = RunWriter(tmp_path, "txt2img", "x")
-    writer.start({"prompt": "x"})
-    (writer.run_dir / "0001.png").write_bytes(b"someone else's file")
+    folder = RunFolder.create(tmp_path, "txt2img", "x")
+    folder.write_settings({"prompt": "x"})
+    (folder.path / "0001.png").write_bytes(b"someone else's file")
     image = Image.new("RGB", (8, 8), "red")
-    paths = [writer.save(image, "x\nNegative prompt: \nSeed: 1") for _ in range(2)]
-    assert [p.name for p in paths] == ["0000.png", "0002.png"]
-    assert (writer.run_dir / "0001.png").read_bytes() == b"someone else's file"
-    assert read_parameters(paths[0])["Seed"] == "1"
+    assert folder.save(Picture.of(0, "x\nNegative prompt: \nSeed: 1", image)).name == "0000.png"
+    with pytest.raises(SdplayError, match="already exists"):
+        folder.save(Picture.of(1, "x", image))
+    with pytest.raises(SdplayError, match="already exists"):
+        folder.write_settings({"prompt": "y"})
+    assert (folder.path / "0001.png").read_bytes() == b"someone else's file"
+    assert read_parameters(folder.path / "0000.png")["Seed"] == "1"
 
 
 def test_classic_images_folder_takes_the_next_free_number(tmp_path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     (folder / "image_0.png").write_bytes(b"old")
-    writer = LegacyWriter(folder)
-    writer.start({})
-    path = writer.save(Image.new("RGB", (8, 8)), "x")
+    path = ClassicFolder(folder).save(Picture.of(0, "x", Image.new("RGB", (8, 8))))
     assert path.name == "image_1.png" and (folder / "image_0.png").read_bytes() == b"old"
 
 

@@ -13,7 +13,7 @@ from sdplay.models import load_model
 
 
 def image(**options) -> np.ndarray:
-    return np.asarray(sdplay.generate("a cat", steps=2, seed=5, device="cpu", **options).pil_images[0], dtype=float)
+    return np.asarray(sdplay.generate("a cat", steps=2, seed=5, device="cpu", **options).images[0], dtype=float)
 
 
 def test_memory_savers_keep_the_picture(tiny_model) -> None:

@@ -14,17 +14,17 @@ from sdplay.settings import ImageSettings, read_config
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ({"width": 32}, "--width"),
-        ({"height": "big"}, "--height"),
-        ({"strength": 1.5, "mode": "img2img", "init": "x.png"}, "--strength"),
-        ({"strength": -0.1, "mode": "img2img", "init": "x.png"}, "--strength"),
-        ({"steps": 0}, "--steps"),
-        ({"num": 0}, "--num"),
-        ({"seed": -1}, "--seed"),
-        ({"scheduler": "warp_drive"}, "unknown scheduler"),
-        ({"mode": "img2img"}, "init image"),
+        ({"width": 32}, "width: must be a whole number from 64"),
+        ({"height": "big"}, "height: must be a whole number"),
+        ({"strength": 1.5, "mode": "img2img", "init": "x.png"}, "strength: must be a finite number from 0 to 1"),
+        ({"strength": -0.1, "mode": "img2img", "init": "x.png"}, "strength:"),
+        ({"steps": 0}, "steps: must be a whole number from 1 to 1000, got 0"),
+        ({"num": 0}, "num:"),
+        ({"seed": -1}, "seed: must be a whole number from 0 to 2\\^64-1, got -1"),
+        ({"scheduler": "warp_drive"}, "scheduler: unknown scheduler"),
+        ({"mode": "img2img"}, "init: img2img needs an init image"),
         ({"mode": "inpaint", "init": "x.png"}, "mask"),
-        ({"mode": "paint"}, "unknown mode"),
+        ({"mode": "paint"}, "mode: must be one of txt2img, img2img, inpaint"),
     ],
 )
 def test_bad_values_are_rejected_with_the_option_named(bad: dict, message: str) -> None:

@@ -1,7 +1,8 @@
 """sdplay: a local Stable Diffusion playground (txt2img, img2img, inpaint, dream, animate).
 
 import sdplay
-image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).pil_images[0]
+image = sdplay.generate("a red circle on a blue background", model="mini", seed=1).images[0]
+result = sdplay.run(sdplay.Job.from_dict("dream", {"prompts": ["a cat", "a dog"], "model": "mini"}), on_event=print)
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["animate", "dream", "generate", "load_model", "__version__"]
+__all__ = ["CancelToken", "Job", "animate", "dream", "generate", "load_model", "run", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from .animate import animate
 
         return animate
+    if name in ("Job", "run", "CancelToken"):
+        from . import engine
+
+        return getattr(engine, name)
     if name == "load_model":
         from .models import load_model
 

@@ -68,6 +68,7 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
     ),
     (_opt(str | None, None, "--device", help="auto, cpu, cuda or mps."), "device"),
     (_opt(str | None, None, "--dtype", help="auto, fp32, fp16 or bf16."), "dtype"),
+    (_opt(str | None, None, "--backend", help="pytorch, openvino (CPU) or auto."), "backend"),
     (
         _opt(bool | None, None, "--safety-checker/--no-safety-checker", help="Use the model's safety checker."),
         "safety_checker",
@@ -178,22 +179,44 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
     return ImageSettings.from_dict(data)
 
 
+def run_job(job: Any, quiet: bool, label: str) -> Any:
+    """Run a job through the engine with the CLI's listeners: the progress bar, paths of written
+    pictures on stdout (image modes), and Ctrl-C as a cancel that keeps every finished frame."""
+    from .engine import CancelToken, run
+    from .engine import events as ev
+    from .progress import ProgressBar, ctrl_c_cancels
+
+    cancel = CancelToken()
+    prints_pictures = job.mode in ("txt2img", "img2img", "inpaint")
+    with (
+        ProgressBar(err, enabled=not quiet and sys.stderr.isatty(), label=label) as bar,
+        ctrl_c_cancels(cancel, err) as started,
+    ):
+
+        def on_event(event: ev.Event) -> None:
+            bar(event)
+            if isinstance(event, ev.Started):
+                started[0] = True
+            elif isinstance(event, ev.FileWritten) and event.kind == "frame" and prints_pictures:
+                print(event.path, flush=True)
+
+        result = run(job, on_event, cancel)
+    if result.cancelled:
+        print("interrupted: every finished file was kept", file=sys.stderr)
+        if result.run_dir is not None and not prints_pictures:
+            print(f"continue with: sdplay {job.mode} --resume {result.run_dir}", file=sys.stderr)
+        raise typer.Exit(130)
+    return result
+
+
 def run_image_mode(mode: str, values: dict[str, Any]) -> None:
-    from .progress import StepProgress
+    from .engine import Job
 
     settings = settings_from(mode, values, values.get("config"))
-    from .api import run_images
-    from .output import RunWriter
-
-    writer = RunWriter(values.get("outdir"), mode, settings.prompt)
-    with StepProgress(err, enabled=not values["quiet"] and sys.stderr.isatty()) as progress:
-        try:
-            generation = run_images(settings, writer, values.get("token"), values["local_only"], progress.update)
-        finally:
-            for path in writer.paths:
-                print(path)
-    if writer.run_dir is not None and not values["quiet"]:
-        log.info("seed %d; settings in %s", generation.settings.seed, writer.run_dir / "settings.json")
+    job = Job(mode, settings, outdir=values.get("outdir"), token=values.get("token"), local_only=values["local_only"])
+    result = run_job(job, values["quiet"], "image")
+    if result.run_dir is not None and not values["quiet"]:
+        log.info("seed %d; settings in %s", result.settings.seed, result.run_dir / "settings.json")
 
 
 def image_command(mode: str) -> Callable[..., None]:
@@ -296,48 +319,34 @@ def dream_settings_from(values: dict[str, Any], config: Path | None) -> Any:
 
 
 def run_dream_command(values: dict[str, Any]) -> None:
-    from .progress import StepProgress
+    from .engine import Job
 
     resume = values.get("resume")
-    settings = None if resume else dream_settings_from(values, values.get("config"))
     if resume and values.get("prompts"):
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
+    settings = None if resume else dream_settings_from(values, values.get("config"))
     ignored = [
         "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
     ]
-    if resume:
-        from .dream import read_run_settings
-
-        read_run_settings(resume)  # a wrong folder is the one thing to say
     if resume and ignored:
+        from .output import RunFolder
+
+        RunFolder.reopen(resume, "dream")  # a wrong folder is the one thing to say
         log.warning("--resume uses the run's settings.json; ignored: %s", ", ".join(ignored))
-    from .dream import run_dream
-
-    run_dirs: list[Path] = []
-
-    def note_run_dir(frame: Any, path: Path | None) -> None:
-        if path is not None and not run_dirs:
-            run_dirs.append(path.parent)
-
-    with StepProgress(err, enabled=not values["quiet"] and sys.stderr.isatty()) as progress:
-        try:
-            run = run_dream(
-                settings,
-                values.get("outdir"),
-                resume,
-                values.get("token"),
-                values["local_only"],
-                progress.update,
-                note_run_dir,
-            )
-        except KeyboardInterrupt:
-            if run_dirs:
-                print(f"continue with: sdplay dream --resume {run_dirs[0]}", file=sys.stderr)
-            raise
-    for path in run.videos or [run.run_dir]:
+    job = Job(
+        "dream",
+        settings,
+        outdir=values.get("outdir"),
+        resume=resume,
+        token=values.get("token"),
+        local_only=values["local_only"],
+    )
+    result = run_job(job, values["quiet"], "frame")
+    for path in result.videos or [result.run_dir]:
         print(path)
     if not values["quiet"]:
-        log.info("%d frames in %s; seeds %s", len(run.frame_paths), run.run_dir, ",".join(map(str, run.settings.seeds)))
+        seeds = ",".join(map(str, result.settings.seeds))
+        log.info("%d frames in %s; seeds %s", len(result.paths), result.run_dir, seeds)
 
 
 def dream(**values: Any) -> None:
@@ -369,6 +378,7 @@ def animate(
     video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="pytorch, openvino (CPU) or auto.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Hugging Face token.")] = None,
     local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
@@ -376,7 +386,7 @@ def animate(
 ) -> None:
     """Deforum-style animation (2D, 3D, Video Input, Interpolation) from settings files."""
     setup_logging(quiet, debug)
-    flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype}
+    flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype, "backend": backend}
     options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
 
     def run_all() -> None:
@@ -416,28 +426,22 @@ def run_animate_command(
     local_only: bool,
     quiet: bool,
 ) -> None:
-    from .animate.loop import run_animation
     from .animate.settings import settings_from
-    from .progress import StepProgress
+    from .engine import Job
 
     settings = None if resume else settings_from(path, overrides)
-    run_dirs: list[Path] = []
-
-    def note_run_dir(frame: Any, written: Path) -> None:
-        if not run_dirs:
-            run_dirs.append(written.parent)
-
-    with StepProgress(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as progress:
-        try:
-            run = run_animation(
-                settings, outdir, resume, token, local_only, video_format, progress.update, note_run_dir
-            )
-        except KeyboardInterrupt:
-            if run_dirs or resume:
-                print(f"continue with: sdplay animate --resume {resume or run_dirs[0]}", file=sys.stderr)
-            raise
-    print(run.video)
-    log.info("%d frames in %s; seed %d", len(run.frame_paths), run.run_dir, run.settings.seed)
+    job = Job(
+        "animate",
+        settings,
+        outdir=outdir,
+        resume=resume,
+        video_format=video_format,
+        token=token,
+        local_only=local_only,
+    )
+    result = run_job(job, quiet, "frame")
+    print(result.video)
+    log.info("%d frames in %s; seed %d", len(result.paths), result.run_dir, result.settings.seed)
 
 
 @app.command()

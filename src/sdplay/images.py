@@ -1,30 +1,32 @@
-"""txt2img, img2img and inpaint as one function over a loaded model.
+"""txt2img, img2img and inpaint as one mode over a loaded model.
 
-`iter_images` yields each image as soon as its batch is done, so a front door can write it at
+`iter_images` yields each image as soon as its batch is done, so the engine writes it at
 once: an interrupted run keeps everything finished before the interrupt.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SdplayError, out_of_memory_as_user_error
 from .models import Model
-from .output import format_parameters
+from .output import Picture, format_parameters
 from .schedulers import make_scheduler, sampler_name_of
 from .settings import ImageSettings
 
-log = logging.getLogger("sdplay")
+if TYPE_CHECKING:
+    from .engine.job import Job
+    from .engine.steps import StepReporter
+    from .output import RunFolder
 
-StepCallback = Callable[[int, int, int, int], None]
-"""on_step(step, steps_in_batch, batch_index, batch_count)"""
+log = logging.getLogger("sdplay")
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,14 @@ def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
     return name
 
 
-def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = None) -> Iterator[GeneratedImage]:
+def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = None) -> Iterator[GeneratedImage]:
     """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i."""
     settings, init, mask = run.settings, run.init, run.mask
     pipe = model.pipeline(settings.mode)
     sampler = use_scheduler(pipe, model, settings.scheduler)
     prompt, negative = model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
     batches = range(0, settings.num, settings.batch_size)
-    for batch_index, start in enumerate(batches):
+    for start in batches:
         count = min(settings.batch_size, settings.num - start)
         seeds = [settings.seed + start + i for i in range(count)]
         kwargs: dict[str, Any] = {
@@ -151,8 +153,8 @@ def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = N
             kwargs.update(image=init, strength=settings.strength)
         if mask is not None:
             kwargs["mask_image"] = mask
-        if on_step is not None:
-            kwargs["callback_on_step_end"] = _step_reporter(on_step, batch_index, len(batches))
+        if steps is not None:
+            kwargs["callback_on_step_end"] = steps.callback(range(start, start + count))
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * count
@@ -165,9 +167,33 @@ def iter_images(run: PreparedRun, model: Model, on_step: StepCallback | None = N
             yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))
 
 
-def _step_reporter(on_step: StepCallback, batch_index: int, batch_count: int) -> Callable[..., dict]:
-    def report(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-        on_step(step + 1, pipe.num_timesteps, batch_index, batch_count)
-        return tensors
+class ImagesPlan:
+    """A resolved image run for the engine: `num` pictures, `batch_size` per pipeline call."""
 
-    return report
+    video = None
+
+    def __init__(self, run: PreparedRun, model: Model) -> None:
+        self.run, self.model = run, model
+        self.settings = run.settings
+        self.total = run.settings.num
+        self.title = run.settings.prompt
+
+    def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
+        for made in iter_images(self.run, self.model, steps):
+            flags = ("diffused", "nsfw") if made.nsfw else ("diffused",)
+            yield Picture.of(made.index, made.parameters, made.image, *flags)
+
+
+class ImagesMode:
+    """txt2img, img2img and inpaint for the engine."""
+
+    def read_inputs(
+        self, settings: ImageSettings, given: dict[str, Image.Image]
+    ) -> tuple[Image.Image | None, Image.Image | None]:
+        return read_inputs(settings, given)
+
+    def plan(self, settings: ImageSettings, model: Model, inputs: Any, job: Job) -> ImagesPlan:
+        return ImagesPlan(prepare(settings, model, inputs), model)
+
+
+ENGINE_MODE = ImagesMode()

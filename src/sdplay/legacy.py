@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import EXIT_USER_ERROR, SdplayError
 
@@ -90,8 +91,7 @@ def has_display() -> bool:
 
 
 def run_images_interactively(args: argparse.Namespace, asker: Asker) -> None:
-    from .api import run_images
-    from .output import LegacyWriter
+    from .engine import Job
     from .settings import ImageSettings
 
     token = None
@@ -119,13 +119,21 @@ def run_images_interactively(args: argparse.Namespace, asker: Asker) -> None:
         device="cuda" if args.device == "gpu" else "cpu",
         limit=args.limit,
     )
-    writer = LegacyWriter("images") if args.save else None
-    generation = run_images(settings, writer, token, args.local)
-    for path in generation.paths:
+    job = Job(
+        args.mode,
+        settings,
+        outdir=Path("images"),
+        write=args.save,
+        layout="classic",
+        token=token,
+        local_only=args.local,
+    )
+    result = run_classic(job)
+    for path in result.paths:
         print(f"saved {path}")
     if not args.save:
         if has_display():
-            for image in generation.pil_images:
+            for image in result.images:
                 image.show()
         else:
             print("no display to show the image on; run with --save to write it to images/image_N.png")
@@ -133,7 +141,8 @@ def run_images_interactively(args: argparse.Namespace, asker: Asker) -> None:
 
 def run_dream_interactively(args: argparse.Namespace, asker: Asker) -> None:
     """Dream the classic way: prompts and size asked, frames and video under images/dream/."""
-    from .dream import DreamSettings, run_dream
+    from .dream import DreamSettings
+    from .engine import Job
 
     token = None
     if not args.local:
@@ -151,10 +160,10 @@ def run_dream_interactively(args: argparse.Namespace, asker: Asker) -> None:
     )
     if not args.save:
         print("dream always writes its frames and video (a video cannot be shown without a file)")
-    run = run_dream(settings, outdir="images", token=token, local_only=args.local)
-    for path in run.videos:
+    result = run_classic(Job("dream", settings, outdir=Path("images"), token=token, local_only=args.local))
+    for path in result.videos:
         print(f"saved {path}")
-    print(f"frames in {run.run_dir}")
+    print(f"frames in {result.run_dir}")
 
 
 def parse_prompts(answer: str) -> list[str]:
@@ -169,8 +178,6 @@ DEFAULT_ANIMATION_FILE = "animation.yaml"
 
 def run_animate_interactively(args: argparse.Namespace, asker: Asker) -> None:
     """Animate the classic way: a settings file asked for (a template is written when there is none)."""
-    from pathlib import Path
-
     token = None
     if not args.local:
         token = asker.ask("Hugging Face access token (blank = HF_TOKEN or the cached login): ", str) or None
@@ -182,23 +189,44 @@ def run_animate_interactively(args: argparse.Namespace, asker: Asker) -> None:
         path.write_text(TEMPLATE, encoding="utf-8")
         print(f"wrote a commented template to {path}: edit it, then run this again")
         return
-    from .animate.loop import run_animation
     from .animate.settings import settings_from
+    from .engine import Job
 
     overrides = {"device": "cuda" if args.device == "gpu" else "cpu", "limit": args.limit}
     if args.model:
         overrides["model"] = args.model
     if not args.save:
         print("animate always writes its frames and video (a video cannot be shown without a file)")
-    run = run_animation(settings_from(path, overrides), "images", token=token, local_only=args.local)
-    print(f"saved {run.video}")
-    print(f"frames in {run.run_dir}")
+    job = Job("animate", settings_from(path, overrides), outdir=Path("images"), token=token, local_only=args.local)
+    result = run_classic(job)
+    print(f"saved {result.video}")
+    print(f"frames in {result.run_dir}")
+
+
+def run_classic(job: Any) -> Any:
+    """Run a job through the engine with a plain progress line, the classic tool's way; Ctrl-C cancels it."""
+    from rich.console import Console
+
+    from .engine import CancelToken, run
+    from .engine import events as ev
+    from .progress import ProgressBar, ctrl_c_cancels
+
+    console = Console(stderr=True, highlight=False)
+    cancel = CancelToken()
+    with ProgressBar(console, enabled=sys.stderr.isatty()) as bar, ctrl_c_cancels(cancel, console) as started:
+
+        def on_event(event: ev.Event) -> None:
+            bar(event)
+            started[0] = started[0] or isinstance(event, ev.Started)
+
+        result = run(job, on_event, cancel)
+    if result.cancelled:
+        raise KeyboardInterrupt
+    return result
 
 
 def parse_settings_path(answer: str) -> str:
     """Blank means animation.yaml here (made from a template if missing); another path must exist."""
-    from pathlib import Path
-
     if not answer:
         return DEFAULT_ANIMATION_FILE
     if not Path(answer).is_file():

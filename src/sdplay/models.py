@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -153,9 +152,9 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     backend = choose_backend(options.backend, device, options.dtype, options.compile)
     # OpenVINO takes float32 weights and computes in the precision --dtype asks of it
     dtype = torch.float32 if backend == "openvino" else resolve_dtype(options.dtype, device)
-    precision = options.dtype.lower() if backend == "openvino" else ""
-    same = replace(options, model=None, token=None, local_only=False, device="", dtype=precision, backend=backend)
-    key = (source, str(device), dtype, same)
+    precision = options.dtype if backend == "openvino" else ""
+    cleared = {"model": None, "token": None, "local_only": False, "device": "", "dtype": precision, "backend": backend}
+    key = (source, str(device), dtype, options.model_copy(update=cleared))
     if key not in _LOADED:
         _LOADED.clear()  # one set of weights per process: free the previous one first
         if device.type == "cpu":
@@ -211,8 +210,8 @@ def _load_single_file(source: ModelSource, options: LoadOptions, kwargs: dict[st
         cls_name = "StableDiffusionInpaintPipeline" if "inpaint" in model_type else "StableDiffusionPipeline"
     cls = getattr(diffusers, cls_name)
     extra: dict[str, Any] = {"local_files_only": options.local_only, "token": options.token}
-    if options.model_config:
-        extra["config"] = options.model_config
+    if options.checkpoint_config:
+        extra["config"] = options.checkpoint_config
     return cls.from_single_file(source.location, **kwargs, **extra)
 
 

@@ -1,7 +1,8 @@
-"""Where results go: run folders, never-overwrite naming, PNG metadata and settings.json.
+"""Where results go: run folders, never-overwrite naming, PNG metadata, settings.json, videos.
 
 Every file is opened with exclusive creation, so an existing name is never replaced even when
-two runs race for it; the next free number is taken instead.
+two runs race for it; the next free number is taken instead. A write that fails (a full disk,
+a folder that went away) removes its half-written file and is one user-facing error line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -34,32 +36,66 @@ def slugify(text: str, max_len: int = 40) -> str:
     return slug[:max_len].rstrip("-") or "untitled"
 
 
+def check_output_root(root: str | Path | None) -> Path:
+    """Make sure outputs can go under `root` before any model loads: it is a writable folder (made if missing)."""
+    path = Path(root or DEFAULT_ROOT)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SdplayError(f"output folder {path} is a file; give another --outdir") from None
+    except OSError as exc:
+        raise SdplayError(f"cannot create the output folder {path}: {exc.strerror or exc}") from None
+    if not path.is_dir():
+        raise SdplayError(f"output folder {path} is not a folder; give another --outdir")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SdplayError(f"cannot write into the output folder {path}; give another --outdir")
+    return path
+
+
 def new_run_dir(root: str | Path | None, mode: str, prompt: str) -> Path:
     """Create `root/<mode>/<YYYYmmdd-HHMMSS>-<slug>`, numbered when that name is taken."""
-    parent = Path(root or DEFAULT_ROOT) / mode
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = check_output_root(root) / mode
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(prompt)}"
-    for n in range(1, 10_000):
-        path = parent / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"no free run folder name under {parent}")
+    try:
+        parent.mkdir(exist_ok=True)
+        for n in range(1, 10_000):
+            path = parent / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise SdplayError(f"cannot create a run folder under {parent}: {exc.strerror or exc}") from None
+    raise SdplayError(f"no free run folder name under {parent}")
+
+
+def write_new(path: Path, write: Callable[[Any], None]) -> bool:
+    """Write a file that must not exist yet; False when it does. A failed write leaves no half file."""
+    try:
+        handle = open(path, "xb")  # noqa: SIM115 - closed below, after the failure cases are told apart
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise SdplayError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with handle:
+            write(handle)
+    except OSError as exc:  # a full disk, a vanished folder
+        path.unlink(missing_ok=True)
+        raise SdplayError(f"cannot write {path}: {exc.strerror or exc}; the files before it were kept") from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def write_exclusive(path_for: Callable[[int], Path], start: int, write: Callable[[Any], None]) -> Path:
     """Write to the first free `path_for(n)` with n >= start; never replaces an existing file."""
     n = start
-    while True:
-        path = path_for(n)
-        try:
-            with open(path, "xb") as handle:
-                write(handle)
-            return path
-        except FileExistsError:
-            n += 1
+    while not write_new(path_for(n), write):
+        n += 1
+    return path_for(n)
 
 
 def save_png(image: Image.Image, path_for: Callable[[int], Path], start: int, parameters: str) -> Path:
@@ -140,44 +176,109 @@ def read_parameters(path: str | Path) -> dict[str, str]:
 def write_settings(run_dir: Path, settings: dict[str, Any]) -> Path:
     """Record the resolved settings of a run; a later run with them repeats it exactly."""
     path = run_dir / SETTINGS_FILE
-    path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    text = (json.dumps(settings, indent=2) + "\n").encode()
+    if not write_new(path, lambda handle: handle.write(text)):
+        raise SdplayError(f"{path} already exists; a run folder records its settings once")
     return path
 
 
-class RunWriter:
-    """Writes one run: its folder, settings.json, and each image as `NNNN.png` as soon as it exists."""
+def _no_extras() -> dict[str, Image.Image]:
+    return {}
 
-    def __init__(self, root: str | Path | None, mode: str, prompt: str) -> None:
-        self.root, self.mode, self.prompt = root, mode, prompt
-        self.run_dir: Path | None = None
-        self.paths: list[Path] = []
 
-    def start(self, settings: dict[str, Any]) -> None:
-        """Create the run folder only once the run is known to start (no empty folders on errors)."""
-        self.run_dir = new_run_dir(self.root, self.mode, self.prompt)
-        write_settings(self.run_dir, settings)
+@dataclass(frozen=True)
+class Picture:
+    """One finished image or frame as a mode hands it over; `render` runs on a writer thread.
 
-    def save(self, image: Image.Image, parameters: str) -> Path:
-        assert self.run_dir is not None, "start() must come first"
-        path = save_png(image, frame_path(self.run_dir), len(self.paths), parameters)
-        self.paths.append(path)
+    `extras` are pictures that belong to it in sub-folders of the run (a 3D frame's depth map);
+    `flags` say how it was made ("nsfw": blanked by the safety checker, "replaced": shows the
+    previous frame instead, "diffused": went through the model).
+    """
+
+    index: int
+    parameters: str
+    render: Callable[[], Image.Image]
+    extras: Callable[[], dict[str, Image.Image]] = _no_extras
+    flags: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, index: int, parameters: str, image: Image.Image, *flags: str) -> Picture:
+        """A picture that is already a PIL image."""
+        return cls(index, parameters, lambda: image, flags=frozenset(flags))
+
+
+class RunFolder:
+    """One run's folder: settings.json, each frame as exactly NNNN.png (extras in sub-folders), videos."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, root: str | Path | None, mode: str, title: str) -> RunFolder:
+        return cls(new_run_dir(root, mode, title))
+
+    @classmethod
+    def reopen(cls, path: str | Path, mode: str) -> RunFolder:
+        """An interrupted run's folder, to resume; it must hold the run's settings.json."""
+        path = Path(path)
+        if not (path / SETTINGS_FILE).is_file():
+            raise SdplayError(f"--resume {path}: no {SETTINGS_FILE} there; give a {mode} run folder")
+        return cls(path)
+
+    def read_settings(self) -> dict[str, Any]:
+        from .settings import read_config
+
+        return read_config(self.path / SETTINGS_FILE)
+
+    def write_settings(self, settings: dict[str, Any]) -> Path:
+        return write_settings(self.path, settings)
+
+    def save(self, picture: Picture) -> Path:
+        """Frame N as exactly NNNN.png (never replacing a file), and its extras in their sub-folders."""
+        path = save_frame(self.path, picture.index, picture.render(), picture.parameters)
+        for folder_name, extra in picture.extras().items():
+            folder = self.path / folder_name
+            folder.mkdir(exist_ok=True)
+            if not frame_path(folder)(picture.index).exists():
+                save_png(extra, frame_path(folder), picture.index, f"{folder_name} of frame {picture.index}")
         return path
 
+    def finished(self) -> int:
+        return finished_frames(self.path)
 
-class LegacyWriter:
-    """The classic tool's `images/image_N.png`, taking the next free N instead of overwriting."""
+    def frame(self, index: int) -> Image.Image:
+        with Image.open(frame_path(self.path)(index)) as image:
+            return image.convert("RGB")
+
+    def frame_paths(self, count: int) -> list[Path]:
+        return [frame_path(self.path)(n) for n in range(count)]
+
+    def video(self, name: str, kind: str, count: int, fps: float, audio: str | Path | None = None) -> Path:
+        """`name.kind` from the first `count` frames on disk; a finished video already there is kept."""
+        from .video import write_video
+
+        target = self.path / f"{name}.{kind}"
+        if target.exists():
+            log.info("%s is already there; kept as it is", target)
+            return target
+        return write_video(self.frame_paths(count), target, fps, audio=audio if kind == "mp4" else None)
+
+
+class ClassicFolder:
+    """The classic tool's `images/image_N.png` (run.py --save), taking the next free N instead of overwriting."""
 
     def __init__(self, folder: str | Path = "images") -> None:
-        self.folder = Path(folder)
-        self.paths: list[Path] = []
+        self.path = Path(folder)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SdplayError(f"cannot create the folder {self.path}: {exc.strerror or exc}") from None
 
-    def start(self, settings: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def write_settings(self, settings: dict[str, Any]) -> None:
+        """The classic layout keeps no settings.json; each PNG's parameters chunk still records its settings."""
 
-    def save(self, image: Image.Image, parameters: str) -> Path:
-        path = save_png(image, lambda n: self.folder / f"image_{n}.png", 0, parameters)
-        self.paths.append(path)
-        return path
+    def save(self, picture: Picture) -> Path:
+        return save_png(picture.render(), lambda n: self.path / f"image_{n}.png", 0, picture.parameters)
 
 
 class BackgroundWriter(Generic[T]):

@@ -1,17 +1,24 @@
-"""A rich progress bar for denoising steps, fed by the modes' step callbacks."""
+"""The CLI's listeners: a rich progress bar for denoising steps, and Ctrl-C as a cancel."""
 
 from __future__ import annotations
 
-from types import TracebackType
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType, TracebackType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from .engine import CancelToken
+from .engine import events as ev
 
-class StepProgress:
-    """`update(step, steps, batch, batches)` as a bar on stderr; does nothing when disabled."""
 
-    def __init__(self, console: Console, enabled: bool = True, label: str = "batch") -> None:
+class ProgressBar:
+    """Listens for Progress events and shows them as a bar on stderr; does nothing when disabled."""
+
+    def __init__(self, console: Console, enabled: bool = True, label: str = "image") -> None:
         self.label = label
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -23,19 +30,45 @@ class StepProgress:
             transient=True,
         )
         self.task = self.progress.add_task("starting", total=None)
-
         self.started = False
 
-    def __enter__(self) -> StepProgress:
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.started:
             self.progress.stop()
 
-    def update(self, step: int, steps: int, batch: int, batches: int) -> None:
+    def __call__(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.Progress):
+            return
         if not self.started:  # start on the first step, so early errors print no empty bar
             self.progress.start()
             self.started = True
-        description = f"{self.label} {batch + 1}/{batches}" if batches > 1 else "denoising"
-        self.progress.update(self.task, completed=step, total=steps, description=description)
+        where = f"{self.label} {event.frame + 1}/{event.frames}" if event.frames > 1 else "denoising"
+        self.progress.update(self.task, completed=event.step, total=event.steps, description=where)
+
+
+@contextmanager
+def ctrl_c_cancels(cancel: CancelToken, console: Console) -> Iterator[list[bool]]:
+    """While a job runs, the first Ctrl-C cancels it through the engine (it stops within one denoising
+    step and keeps its frames); before it has started, or at a second Ctrl-C, it interrupts at once.
+
+    Yields a one-item list the caller sets to True once the job has started writing.
+    """
+    started = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield started
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if not started[0] or cancel.cancelled:
+            raise KeyboardInterrupt
+        console.print("stopping after this step (Ctrl-C again to stop at once)", highlight=False)
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield started
+    finally:
+        signal.signal(signal.SIGINT, previous)

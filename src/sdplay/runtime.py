@@ -7,7 +7,6 @@ channels_last on CUDA); the memory savers trade speed for memory and are off unl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,14 +20,12 @@ log = logging.getLogger("sdplay")
 TINY_VAES = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
 
 
-@dataclass(frozen=True)
 class LoadOptions(ModelSettings):
     """How to load and run the weights (ModelSettings), plus the credentials to reach the hub,
     which are never recorded in a run's settings.json."""
 
     token: str | None = None
     local_only: bool = False
-    backend: str = "pytorch"  # see backends/: pytorch, openvino or auto
 
 
 def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options: LoadOptions) -> None:

@@ -1,8 +1,10 @@
-"""Validated settings for the image modes: the one object every front door builds.
+"""The settings of every mode, declared once: type, bounds, default and meaning of each field.
 
-The CLI, run.py, config files and the Python API all end in an ImageSettings; the modes only
-read it. `resolved()` fills what was left open (size, steps, seed, ...) from the model, and the
-result is what settings.json records, so a run can be repeated exactly.
+Every front door (the CLI, run.py, settings files, settings.json, the Python API) ends in one of
+these pydantic models, and the modes only read them. A value of the wrong type, NaN, infinity, an
+out-of-range number or an unknown key is refused here, before any model loads, as one SdplayError
+line naming the key and what is allowed. `resolved()` fills what was left open (size, steps, seed,
+...) from the model; the result is what settings.json records, so a run can be repeated exactly.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ import json
 import logging
 import math
 import random
-from dataclasses import asdict, dataclass, fields, replace
+import reprlib
+import types
+from collections.abc import Mapping
+from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from .errors import SdplayError
 from .schedulers import canonical_sampler
@@ -24,95 +33,303 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdplay")
 
-MIN_SIZE = 64
+# The bounds refuse what cannot finish or cannot fit, before anything loads (reasoned, not measured):
+MIN_SIZE = 64  # 8 latent pixels: the UNet's three down-samplings leave one at the bottom
+MAX_SIDE = 8192  # 16x SD 1.5's side, 8x SDXL's: a long strip, never a square (see MAX_PIXELS)
+MAX_PIXELS = 4096 * 4096  # 16x SDXL's area, far past where these models draw one scene; attention grows as its square
+MAX_STEPS = 1000  # Stable Diffusion models are trained on 1000 timesteps; more steps cannot add anything
+MAX_IMAGES = 10_000  # images of one run: hours even at a fraction of a second an image
+MAX_BATCH = 64  # images or frames held in memory at once: 8x the largest batch sdplay picks by itself
+MAX_FRAMES = 100_000  # frames of one video: 70 minutes at 24 fps, more than a day at one second a frame
+MAX_FPS = 240.0  # more frames a second than screens show
+MAX_GUIDANCE = 100.0  # guidance above ~30 only burns the picture; 100 leaves room for odd models
+MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
+SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
-SIZE_MULTIPLE = 8
+
+# Field types shared by the settings classes: one declaration of each kind of value.
+Pixels = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIDE)]
+Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+Guidance = Annotated[float, Field(ge=0, le=MAX_GUIDANCE)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
+FramesPerSecond = Annotated[float, Field(gt=0, le=MAX_FPS)]
 
 
-S = TypeVar("S", bound="ModelSettings")
+def _path_as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
 
 
-@dataclass(frozen=True)
-class ModelSettings:
+def _known_sampler(name: str) -> str:
+    try:
+        return canonical_sampler(name)
+    except SdplayError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _lower_case(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+PathText = Annotated[str, BeforeValidator(_path_as_text)]  # a file name; a pathlib.Path is welcome too
+DeviceName = Annotated[str, BeforeValidator(_lower_case), Field(pattern=r"^(auto|cpu|gpu|mps|cuda(:[0-9]+)?)$")]
+DtypeName = Annotated[Literal["auto", "fp32", "fp16", "bf16"], BeforeValidator(_lower_case)]
+BackendName = Annotated[Literal["auto", "pytorch", "openvino"], BeforeValidator(_lower_case)]
+SamplerName = Annotated[str, AfterValidator(_known_sampler)]  # any accepted spelling -> our canonical name
+
+
+class Settings(BaseModel):
+    """What every settings class shares: strict types, no NaN or infinity, no unknown keys, immutable,
+    and every validation error as one SdplayError line."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, allow_inf_nan=False, validate_by_name=True, validate_by_alias=True
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise validation_error_line(type(self), exc) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_integers(cls, data: Any) -> Any:
+        """numpy integers (a seed from np.random) are whole numbers too; bools are not."""
+        if isinstance(data, dict):
+            return {
+                k: int(v) if isinstance(v, Integral) and not isinstance(v, (int, bool)) else v for k, v in data.items()
+            }
+        return data
+
+    @classmethod
+    def known_keys(cls) -> set[str]:
+        """The names a settings mapping uses: each field's public alias where it has one, else its name."""
+        return {f.alias or key for key, f in cls.model_fields.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[Any, Any]) -> Any:
+        """Settings from a mapping (a settings.json, a config file, the CLI's flags); an unknown key is an error."""
+        if not isinstance(data, Mapping):
+            raise SdplayError(f"settings must be a mapping of names to values, got {short_repr(data)}")
+        known = cls.known_keys()
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What settings.json records: plain JSON values under the public names; `from_dict` reads it back equal."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def with_values(self, **changes: Any) -> Any:
+        """A copy with some values changed, validated like any other settings."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**fields, **changes})
+
+
+def validation_error_line(cls: type[Settings], exc: ValidationError) -> SdplayError:
+    """Pydantic's errors -> the first one as `key: must be <what the declaration allows>, got <value>`."""
+    errors = exc.errors(include_url=False)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return SdplayError(_describe_error(cls, errors[0]) + more)
+
+
+def _describe_error(cls: type[Settings], error: Any) -> str:
+    loc = error["loc"]
+    key = str(loc[0]) if loc else ""
+    if error["type"] in ("value_error", "assertion_error"):  # our own validators say what is wrong themselves
+        message = str(error["ctx"]["error"])
+        return f"{key}: {message}" if key else message
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting(s) {key}; known: {', '.join(sorted(cls.known_keys()))}"
+    field = _field_named(cls, key)
+    where = "".join(f"[{part!r}]" for part in loc[1:])
+    got = f"{short_repr(error['input'])}" + (f" at {key}{where}" if where else "")
+    if field is None:
+        return f"{key}: {error['msg']}, got {got}"
+    return f"{key}: must be {allowed_values(field)}, got {got}"
+
+
+def _field_named(cls: type[BaseModel], key: str) -> FieldInfo | None:
+    for name, field in cls.model_fields.items():
+        if key in (name, field.alias):
+            return field
+    return None
+
+
+def short_repr(value: Any) -> str:
+    """A value as the user wrote it, cut short: a settings file can hold a huge or deeply nested value."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 2
+
+
+def allowed_values(field: FieldInfo) -> str:
+    """What a field's declaration allows, in words: `a whole number from 1 to 1000`, `true or false`, ..."""
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("x-allowed"), str):  # a declaration's own words
+        return extra["x-allowed"]
+    return _describe_type(field.annotation, list(field.metadata))
+
+
+def _describe_type(annotation: Any, metadata: list[Any]) -> str:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return (
+            _describe_type(options[0], metadata)
+            if len(options) == 1
+            else " or ".join(_describe_type(a, metadata) for a in options)
+        )
+    if origin is Annotated:
+        base, *extra = get_args(annotation)
+        for item in extra:
+            metadata = metadata + (list(item.metadata) if isinstance(item, FieldInfo) else [item])
+        return _describe_type(base, metadata)
+    if origin is Literal:
+        choices = [str(a) for a in get_args(annotation)]
+        return choices[0] if len(choices) == 1 else "one of " + ", ".join(choices)
+    if origin is tuple:
+        return f"a list of {_plural(_describe_type(get_args(annotation)[0], []))}"
+    if origin is dict:
+        key, value = (_describe_type(a, []) for a in get_args(annotation))
+        return f"a mapping of {key} to {value}"
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "a whole number" + _bounds(metadata)
+    if annotation is float:
+        return "a finite number" + _bounds(metadata)
+    if annotation is str:
+        return "text"
+    return str(annotation)
+
+
+def _plural(description: str) -> str:
+    if description.startswith("a whole number"):
+        return "whole numbers" + description.removeprefix("a whole number")
+    return description
+
+
+def _bounds(metadata: list[Any]) -> str:
+    low = high = None
+    for item in metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = (">=", item.ge)
+        elif isinstance(item, annotated_types.Gt):
+            low = (">", item.gt)
+        elif isinstance(item, annotated_types.Le):
+            high = ("<=", item.le)
+        elif isinstance(item, annotated_types.Lt):
+            high = ("<", item.lt)
+    if low and high and (low[0], high[0]) == (">=", "<="):
+        return f" from {_number(low[1])} to {_number(high[1])}"
+    return " and".join(f" {part[0]} {_number(part[1])}" for part in (low, high) if part)
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) and value >= 2**16 and (value + 1) & value == 0:
+        return f"2^{(value + 1).bit_length() - 1}-1"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def round_size(name: str, value: int, multiple: int = SIZE_MULTIPLE) -> int:
+    """Round a side down to what both the pipelines (8) and the model's VAE (its scale factor) accept,
+    never below one multiple; the one size rule of every mode."""
+    rounded = max(multiple, value - value % multiple)
+    if rounded != value:
+        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, multiple)
+    return rounded
+
+
+def size_multiple(model: Model) -> int:
+    return math.lcm(SIZE_MULTIPLE, model.vae_scale_factor)
+
+
+def check_pixels(width: int | None, height: int | None, names: tuple[str, str] = ("width", "height")) -> None:
+    """Each side has its bound, and so does their product: 8192 pixels a side is fine for a strip, not a square."""
+    if width is not None and height is not None and width * height > MAX_PIXELS:
+        side = math.isqrt(MAX_PIXELS)
+        raise ValueError(
+            f"{names[0]} x {names[1]}: {width}x{height} is more than {MAX_PIXELS} pixels ({side}x{side}); "
+            "make the picture smaller"
+        )
+
+
+class ModelSettings(Settings):
     """Which model a run uses and how it is loaded and run: shared by every mode's settings."""
 
-    model: str | None = None
-    model_config: str | None = None
-    safety_checker: bool = True
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: bool = False
-    cpu_offload: bool = False
-    sequential_offload: bool = False
-    attention_slicing: bool = False
-    vae_tiling: bool = False
-    compile: bool = False
-    tiny_vae: str | None = None
-    lora: str | None = None
-    lora_scale: float = 1.0
+    model: str | None = Field(
+        None, description="Model: an alias, a hub id[@revision], a diffusers folder or a .safetensors/.ckpt file."
+    )
+    checkpoint_config: PathText | None = Field(
+        None, alias="model_config", description="Diffusers config (folder or hub id) for a single-file checkpoint."
+    )
+    safety_checker: bool = Field(True, description="Run the model's safety checker, when it has one.")
+    device: DeviceName = Field(
+        "auto",
+        description="Where to run: auto, cpu, cuda, cuda:N or mps.",
+        json_schema_extra={"x-allowed": "one of auto, cpu, cuda, cuda:N, gpu, mps"},
+    )
+    dtype: DtypeName = Field("auto", description="auto (fp16 on a GPU, fp32 on the CPU), fp32, fp16 or bf16.")
+    backend: BackendName = Field(
+        "pytorch",
+        description="Where the model runs: pytorch, openvino (CPU: pip install 'sdplay[openvino]'; --dtype auto "
+        "lets it pick bf16 or fp32) or auto (OpenVINO on a CPU when installed).",
+    )
+    limit: bool = Field(False, description="Keep memory low: offload, attention and VAE slicing.")
+    cpu_offload: bool = Field(False, description="CUDA: keep each model on the CPU until it runs.")
+    sequential_offload: bool = Field(False, description="CUDA: offload layer by layer (least memory).")
+    attention_slicing: bool = Field(False, description="Compute attention in slices (less memory).")
+    vae_tiling: bool = Field(False, description="Decode large images tile by tile.")
+    compile: bool = Field(False, description="torch.compile the UNet, VAE and depth model (slow first call).")
+    tiny_vae: str | None = Field(None, description="Tiny VAE for fast decoding: auto, a folder or a hub id.")
+    lora: PathText | None = Field(None, description="LoRA weights (file, folder or hub id), fused into the model.")
+    lora_scale: float = Field(1.0, description="Strength of the LoRA.")
 
-    def model_fields(self) -> dict[str, Any]:
+    def model_options(self) -> dict[str, Any]:
         """Just the model/runtime part, to build another mode's settings on the same model."""
-        return {f.name: getattr(self, f.name) for f in fields(ModelSettings)}
+        return {name: getattr(self, name) for name in ModelSettings.model_fields}
 
     def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
         """These settings plus the credentials, which are never recorded."""
         from .runtime import LoadOptions
 
-        return LoadOptions(**self.model_fields(), token=token, local_only=local_only)
-
-    @classmethod
-    def from_dict(cls: type[S], data: dict[str, Any]) -> S:
-        """Settings from a mapping (a settings.json, a config file); an unknown key is an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SdplayError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**data)
+        return LoadOptions(**self.model_options(), token=token, local_only=local_only)
 
 
-@dataclass(frozen=True)
 class ImageSettings(ModelSettings):
-    mode: str = "txt2img"
-    prompt: str = ""
-    negative: str = ""
-    width: int | None = None
-    height: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    seed: int | None = None
-    num: int = 1
-    batch_size: int = 1
-    scheduler: str | None = None
-    strength: float | None = None
-    init: str | None = None
-    mask: str | None = None
+    """One txt2img, img2img or inpaint run."""
 
-    def __post_init__(self) -> None:
-        self.validate()
+    mode: Literal["txt2img", "img2img", "inpaint"] = Field("txt2img", description="What to make.")
+    prompt: str = Field("", description="What to draw.")
+    negative: str = Field("", description="What not to draw.")
+    width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the init image's).")
+    height: Pixels | None = Field(None, description="Height in pixels (default: the model's or the init image's).")
+    steps: Steps | None = Field(None, description="Denoising steps (default: the model's).")
+    guidance: Guidance | None = Field(None, description="Classifier-free guidance scale (default: the model's).")
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] | None = Field(
+        None, description="Seed of the first image; the next ones count up (random when left out; always recorded)."
+    )
+    num: Annotated[int, Field(ge=1, le=MAX_IMAGES)] = Field(1, description="Number of images.")
+    batch_size: BatchSize = Field(1, description="Images per denoising call.")
+    scheduler: SamplerName | None = Field(None, description="Sampler: ddim, pndm, lms, euler, euler_a, dpm++_2m, ...")
+    strength: Fraction | None = Field(None, description="img2img/inpaint: how much of the init image to change.")
+    init: PathText | None = Field(None, description="Init image file (img2img, inpaint).")
+    mask: PathText | None = Field(None, description="Mask image file: white = repaint, black = keep (inpaint).")
 
-    def validate(self) -> None:
-        """Reject values no model could use, with the option's name in the message."""
-        if self.mode not in ("txt2img", "img2img", "inpaint"):
-            raise SdplayError(f"unknown mode {self.mode!r}; choose txt2img, img2img or inpaint")
-        _check_size(self.width, self.height)
-        _check_int("steps", self.steps, 1)
-        _check_int("num", self.num, 1)
-        _check_int("batch-size", self.batch_size, 1)
-        if self.seed is not None and (not isinstance(self.seed, int) or not 0 <= self.seed < 2**64):
-            raise SdplayError(f"--seed must be a whole number between 0 and 2^64-1, got {self.seed!r}")
-        if self.guidance is not None and (not isinstance(self.guidance, (int, float)) or self.guidance < 0):
-            raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
-        if self.strength is not None and (
-            not isinstance(self.strength, (int, float)) or not 0.0 <= self.strength <= 1.0
-        ):
-            raise SdplayError(f"--strength must be between 0 and 1, got {self.strength!r}")
-        if self.scheduler is not None:
-            canonical_sampler(self.scheduler)
+    @model_validator(mode="after")
+    def _consistent(self) -> ImageSettings:
+        check_pixels(self.width, self.height)
         if self.mode in ("img2img", "inpaint") and not self.init:
-            raise SdplayError(f"{self.mode} needs an init image (--init FILE)")
+            raise ValueError(f"init: {self.mode} needs an init image (--init FILE)")
         if self.mode == "inpaint" and not self.mask:
-            raise SdplayError("inpaint needs a mask image (--mask FILE; white = repaint)")
+            raise ValueError("mask: inpaint needs a mask image (--mask FILE; white = repaint)")
+        return self
 
     def resolved(self, model: Model, init_size: tuple[int, int] | None = None) -> ImageSettings:
         """Fill every open value from the model (or the init image) so the run is reproducible."""
@@ -123,65 +340,82 @@ class ImageSettings(ModelSettings):
         if self.mode != "txt2img" and strength > 0 and int(steps * strength) < 1:
             steps = math.ceil(1 / strength)  # diffusers runs int(steps * strength) steps: keep at least one
             log.warning("%s with strength %g needs at least %d steps; using %d", self.mode, strength, steps, steps)
-        return replace(
-            self,
-            width=_round_size("width", width),
-            height=_round_size("height", height),
+        return self.with_values(
+            width=round_size("width", width, size_multiple(model)),
+            height=round_size("height", height, size_multiple(model)),
             steps=steps,
-            guidance=model.default_guidance if self.guidance is None else float(self.guidance),
+            guidance=model.default_guidance if self.guidance is None else self.guidance,
             seed=random.randrange(2**32) if self.seed is None else self.seed,
-            scheduler=canonical_sampler(self.scheduler) if self.scheduler else model.default_scheduler,
+            scheduler=self.scheduler or model.default_scheduler,
             strength=strength,
             model=self.model or model.name,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
+def read_config(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Read a settings file (JSON, YAML or TOML; anything else is read as JSON) into a plain dict.
 
-def _check_size(width: Any, height: Any) -> None:
-    for name, value in (("width", width), ("height", height)):
-        if value is not None and (not isinstance(value, int) or value < MIN_SIZE):
-            raise SdplayError(f"--{name} must be a whole number of at least {MIN_SIZE} pixels, got {value!r}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
-        raise SdplayError(f"--{name} must be a whole number >= {minimum}, got {value!r}")
-
-
-def _round_size(name: str, value: int) -> int:
-    if value < MIN_SIZE:
-        raise SdplayError(f"{name} must be at least {MIN_SIZE} pixels, got {value}")
-    rounded = value - value % SIZE_MULTIPLE
-    if rounded != value:
-        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, SIZE_MULTIPLE)
-    return rounded
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """Read a settings file (JSON, YAML or TOML) into a plain dict."""
+    Whatever is wrong with the file (missing, a folder, empty, binary, not UTF-8, malformed, a key
+    given twice, not a mapping) is one SdplayError naming the file.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise SdplayError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    suffix = path.suffix.lower()
+        raise SdplayError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if b"\0" in raw:
+        raise SdplayError(f"{what} {path} is a binary file, not JSON, YAML or TOML text")
     try:
-        if suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
+        text = raw.decode("utf-8-sig")  # a byte-order mark from a Windows editor is fine
+    except UnicodeDecodeError as exc:
+        raise SdplayError(f"{what} {path} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})") from exc
+    if not text.strip():
+        raise SdplayError(f"{what} {path} is empty; it must hold a mapping of setting names to values")
+    try:
+        data = _parse(text, path.suffix.lower())
     except Exception as exc:  # each parser has its own error class; all mean "malformed file"
-        raise SdplayError(f"cannot parse config file {path}: {str(exc).splitlines()[0]}") from exc
+        raise SdplayError(f"cannot parse {what} {path}: {exc}") from exc
     if not isinstance(data, dict):
-        raise SdplayError(f"config file {path} must hold a mapping of setting names to values")
+        raise SdplayError(f"{what} {path} must hold a mapping of setting names to values, not {short_repr(data)}")
     return data
+
+
+def _parse(text: str, suffix: str) -> Any:
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.load(text, Loader=_unique_key_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    if suffix == ".toml":  # TOML itself refuses a key given twice
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        return tomllib.loads(text)
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} is given twice")
+        data[key] = value
+    return data
+
+
+def _unique_key_yaml_loader() -> type:
+    """yaml's SafeLoader, except that a key given twice in one mapping is an error (yaml keeps the last)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise ValueError(f"the key {key!r} is given twice (line {key_node.start_mark.line + 1})")
+                    seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader

@@ -2,11 +2,14 @@
 
 Shared by dream and animate. MP4 is H.264 in yuv420p (what every player and browser plays),
 which needs even dimensions: odd frames get their last row/column repeated. GIFs are written
-with Pillow, which builds a proper palette per frame.
+with Pillow, which builds a proper palette per frame. Every video is encoded to a hidden
+temporary name and takes its real name only when complete, so an interrupted or killed encode
+never leaves a truncated video that a resume would then keep.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -60,10 +63,37 @@ def write_video(
         raise SdplayError(f"cannot write {path.name}: choose a .mp4 or .gif file name")
     if fps <= 0:
         raise SdplayError(f"--fps must be a number > 0, got {fps!r}")
+    if path.exists():
+        raise SdplayError(f"{path} already exists; videos are never overwritten")
     arrays = (as_rgb_array(frame) for frame in frames_or_paths)
-    if kind == "gif":
-        return _write_gif(arrays, path, fps)
-    return _write_mp4(arrays, path, fps, audio)
+    unfinished = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        if kind == "gif":
+            _write_gif(arrays, unfinished, fps)
+        else:
+            _write_mp4(arrays, unfinished, fps, audio)
+    except OSError as exc:
+        unfinished.unlink(missing_ok=True)
+        raise SdplayError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        unfinished.unlink(missing_ok=True)
+        raise
+    claim(unfinished, path)
+    return path
+
+
+def claim(unfinished: Path, target: Path) -> None:
+    """Give a finished file its name only if that name is still free (hard link, then unlink)."""
+    try:
+        os.link(unfinished, target)
+    except FileExistsError:
+        raise SdplayError(f"{target} appeared while encoding; the new video is kept as {unfinished}") from None
+    except OSError:  # file systems without hard links
+        if target.exists():
+            raise SdplayError(f"{target} appeared while encoding; the new video is kept as {unfinished}") from None
+        unfinished.rename(target)
+        return
+    unfinished.unlink()
 
 
 def _write_mp4(arrays: Iterator[np.ndarray], path: Path, fps: float, audio: str | Path | None) -> Path:

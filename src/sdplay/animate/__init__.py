@@ -5,7 +5,8 @@
     run = sdplay.animate(prompts={0: "a forest"}, zoom="0: (1.03)", max_frames=12, model="mini")
     print(run.video)
 
-Settings flow settings.py -> loop.py (model, frames, writer); nothing here touches tensors.
+settings.py (settings, Deforum import) -> renderer.py (one frame) -> frames.py (each mode's frames)
+-> run.py (the engine's entry); nothing here touches tensors.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .loop import AnimationRun
+    from collections.abc import Iterable
+
+    from ..engine import RunResult
+    from ..engine.events import Listener
 
 
 def animate(
@@ -27,24 +31,34 @@ def animate(
     token: str | None = None,
     local_only: bool = False,
     video_format: str = "mp4",
+    on_event: Listener | Iterable[Listener] | None = None,
     **options: Any,
-) -> AnimationRun:
+) -> RunResult:
     """Python entry point: a settings file (ours or Deforum's) and/or settings keys as keywords.
 
     The run folder goes under `outdir` (default ./outputs/animate); `resume` continues a run folder.
     """
-    from .loop import run_animation
+    from ..engine import Job, run
     from .settings import settings_from
 
     settings = None if resume is not None else settings_from(settings_file, options)
-    return run_animation(settings, outdir, resume, token, local_only, video_format)
+    job = Job(
+        "animate",
+        settings,
+        outdir=Path(outdir) if outdir is not None else None,
+        resume=Path(resume) if resume is not None else None,
+        video_format=video_format,
+        token=token,
+        local_only=local_only,
+    )
+    return run(job, on_event)
 
 
 class _CallableModule(types.ModuleType):
     """`sdplay.animate(...)` calls the function even after this package was imported (which makes
     the package attribute `sdplay.animate` this module, hiding `sdplay.__getattr__`)."""
 
-    def __call__(self, *args: Any, **options: Any) -> AnimationRun:
+    def __call__(self, *args: Any, **options: Any) -> RunResult:
         return animate(*args, **options)
 
 

@@ -12,16 +12,33 @@ import json
 import logging
 import math
 import random
-from dataclasses import asdict, dataclass, field, fields, replace
+import types
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from ..devices import default_batch_size
 from ..errors import SdplayError
-from ..schedulers import canonical_sampler
-from ..settings import ModelSettings
+from ..settings import (
+    MAX_FRAMES,
+    MAX_SIDE,
+    BatchSize,
+    Fraction,
+    FramesPerSecond,
+    Guidance,
+    ModelSettings,
+    PathText,
+    Pixels,
+    SamplerName,
+    Steps,
+    check_pixels,
+    read_config,
+    round_size,
+    short_repr,
+    size_multiple,
+)
 from .schedule import keyed_values, schedule_values, string_keyframes
 
 if TYPE_CHECKING:
@@ -29,23 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sdplay")
 
-MODES = {"none": "None", "2d": "2D", "3d": "3D", "video input": "Video Input", "interpolation": "Interpolation"}
-COLOR_COHERENCE = {
-    "none": "None",
-    "rgb": "RGB",
-    "hsv": "HSV",
-    "lab": "LAB",
-    "match frame 0 rgb": "RGB",
-    "match frame 0 hsv": "HSV",
-    "match frame 0 lab": "LAB",
-    "video input": "Video Input",
-}
-SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
-CHOICES = {
-    "border": ("wrap", "replicate"),
-    "padding_mode": ("border", "reflection", "zeros"),
-    "sampling_mode": ("bicubic", "bilinear", "nearest"),
-    "noise_type": ("normal", "perlin"),
+SPELLINGS = {  # older Deforum spellings of a value -> the value used here (any case goes for every choice)
+    "color_coherence": {"match frame 0 rgb": "RGB", "match frame 0 hsv": "HSV", "match frame 0 lab": "LAB"},
 }
 RENAMED = {  # older Deforum spellings -> the names used here
     "fov": "fov_schedule",
@@ -57,161 +59,162 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_negative": "negative_prompts",
 }
 DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
-SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 MAX_SEED = 2**32 - 1
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
 MAX_RAISED_STEPS = 50
+MAX_CADENCE = 8  # a diffused frame every 8th: beyond, the warped frames between drift apart
+MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
+Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
 
 
-def _schedule(default: str) -> Any:
-    return field(default=default, metadata={"schedule": True})
+def _schedule(default: str | None, description: str) -> Any:
+    """A keyframe schedule such as `0: (1.0), 30: (1.05)` (a plain number is a constant one)."""
+    allowed = 'a schedule such as "0: (1.0), 30: (1.05)", or a finite number'
+    return Field(
+        default, description=f"Schedule: {description}", json_schema_extra={"x-schedule": True, "x-allowed": allowed}
+    )
 
 
-@dataclass(frozen=True)
+class ScheduleSeries:
+    """Every schedule's value at every frame, by schedule name. Compared by identity, so that settings
+    holding one (cached after validation) still compare equal by their fields alone."""
+
+    def __init__(self, values: dict[str, np.ndarray]) -> None:
+        self._values = values
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._values[name]
+
+
 class AnimationSettings(ModelSettings):
     """Everything one animation needs; `to_dict()` of a resolved one re-runs it exactly.
 
     The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings.
     """
 
-    W: int | None = None
-    H: int | None = None
-    seed: int = -1
-    seed_behavior: str = "iter"
-    seed_iter_N: int = 1
-    seed_schedule: str = _schedule("0: (s)")
-    sampler: str | None = None
-    steps: int | None = None
-    scale: float | None = None
-    animation_mode: str = "2D"
-    max_frames: int = 120
-    border: str = "replicate"
-    use_init: bool = False
-    init_image: str | None = None
-    strength: float = 0.65
-    angle: str = _schedule("0: (0)")
-    zoom: str = _schedule("0: (1.0)")
-    translation_x: str = _schedule("0: (0)")
-    translation_y: str = _schedule("0: (0)")
-    translation_z: str = _schedule("0: (0)")
-    rotation_3d_x: str = _schedule("0: (0)")
-    rotation_3d_y: str = _schedule("0: (0)")
-    rotation_3d_z: str = _schedule("0: (0)")
-    transform_center_x: str = _schedule("0: (0.5)")
-    transform_center_y: str = _schedule("0: (0.5)")
-    noise_schedule: str = _schedule("0: (0.02)")
-    strength_schedule: str = _schedule("0: (0.65)")
-    contrast_schedule: str = _schedule("0: (1.0)")
-    cfg_scale_schedule: str | None = _schedule(None)
-    enable_steps_scheduling: bool = False
-    steps_schedule: str = _schedule("0: (25)")
-    fov_schedule: str = _schedule("0: (70)")
-    near_schedule: str = _schedule("0: (200)")
-    far_schedule: str = _schedule("0: (10000)")
-    kernel_schedule: str = _schedule("0: (5)")
-    sigma_schedule: str = _schedule("0: (1.0)")
-    amount_schedule: str = _schedule("0: (0)")
-    threshold_schedule: str = _schedule("0: (0)")
-    enable_perspective_flip: bool = False
-    perspective_flip_theta: str = _schedule("0: (0)")
-    perspective_flip_phi: str = _schedule("0: (t%15)")
-    perspective_flip_gamma: str = _schedule("0: (0)")
-    perspective_flip_fv: str = _schedule("0: (53)")
-    color_coherence: str = "LAB"
-    color_coherence_video_every_N_frames: int = 1
-    diffusion_cadence: int = 1
-    batch_size: int | None = None  # frames per denoising call where frames are independent (None = by device)
-    noise_type: str = "normal"
-    perlin_w: int = 8
-    perlin_h: int = 8
-    perlin_octaves: int = 4
-    perlin_persistence: float = 0.5
-    use_depth_warping: bool = True
-    midas_weight: float = 0.2
-    padding_mode: str = "border"
-    sampling_mode: str = "bicubic"
-    save_depth_maps: bool = False
-    video_init_path: str | None = None
-    extract_nth_frame: int = 1
-    extract_from_frame: int = 0
-    extract_to_frame: int = -1
-    interpolate_x_frames: int = 4
-    fps: float = 15.0
-    prompts: dict[str, str] = field(default_factory=lambda: {"0": ""})
-    positive_prompts: str = ""
-    negative_prompts: str = ""
-    depth_model: str = DEFAULT_DEPTH_MODEL
+    W: Pixels | None = Field(None, description="Width in pixels (default: the model's).")
+    H: Pixels | None = Field(None, description="Height in pixels (default: the model's).")
+    seed: Annotated[int, Field(ge=-1, le=MAX_SEED)] = Field(-1, description="Seed of frame 0; -1 = random.")
+    seed_behavior: Literal["iter", "fixed", "random", "ladder", "alternate", "schedule"] = Field(
+        "iter", description="How the seed changes from frame to frame."
+    )
+    seed_iter_N: Count = Field(1, description="iter: frames that share a seed.")
+    seed_schedule: str = _schedule("0: (s)", "the seed of each frame with seed_behavior schedule (s = seed).")
+    sampler: SamplerName | None = Field(None, description="Sampler, also in web-UI spellings (default: the model's).")
+    steps: Steps | None = Field(None, description="Denoising steps (default: the model's).")
+    scale: Guidance | None = Field(None, description="Classifier-free guidance scale (default: the model's).")
+    animation_mode: Literal["None", "2D", "3D", "Video Input", "Interpolation"] = Field(
+        "2D", description="None (txt2img frames), 2D, 3D, Video Input or Interpolation."
+    )
+    max_frames: Count = Field(120, description="Frames of the animation.")
+    border: Literal["wrap", "replicate"] = Field("replicate", description="2D: how the edges are filled.")
+    use_init: bool = Field(False, description="Start from init_image.")
+    init_image: PathText | None = Field(None, description="Image file of frame 0 (with use_init).")
+    strength: Fraction = Field(0.65, description="How much of the init image is kept.")
+    angle: str = _schedule("0: (0)", "2D rotation in degrees a frame.")
+    zoom: str = _schedule("0: (1.0)", "2D zoom factor a frame.")
+    translation_x: str = _schedule("0: (0)", "pixels a frame to the right (3D: units).")
+    translation_y: str = _schedule("0: (0)", "pixels a frame downwards (3D: units).")
+    translation_z: str = _schedule("0: (0)", "3D: units a frame towards the scene.")
+    rotation_3d_x: str = _schedule("0: (0)", "3D: degrees a frame about the x axis.")
+    rotation_3d_y: str = _schedule("0: (0)", "3D: degrees a frame about the y axis.")
+    rotation_3d_z: str = _schedule("0: (0)", "3D: degrees a frame about the z axis.")
+    transform_center_x: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the width.")
+    transform_center_y: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the height.")
+    noise_schedule: str = _schedule("0: (0.02)", "noise added to each frame before it is diffused.")
+    strength_schedule: str = _schedule("0: (0.65)", "the share of the previous frame that is kept, 0..1.")
+    contrast_schedule: str = _schedule("0: (1.0)", "contrast of each frame before it is diffused.")
+    cfg_scale_schedule: str | None = _schedule(None, "guidance scale of each frame (default: scale).")
+    enable_steps_scheduling: bool = Field(False, description="Use steps_schedule instead of steps.")
+    steps_schedule: str = _schedule("0: (25)", "denoising steps of each frame (with enable_steps_scheduling).")
+    fov_schedule: str = _schedule("0: (70)", "3D: field of view in degrees, 1..179.")
+    near_schedule: str = _schedule("0: (200)", "3D: near plane of the depth range.")
+    far_schedule: str = _schedule("0: (10000)", "3D: far plane of the depth range.")
+    kernel_schedule: str = _schedule("0: (5)", "anti-blur: kernel size in pixels.")
+    sigma_schedule: str = _schedule("0: (1.0)", "anti-blur: Gaussian sigma.")
+    amount_schedule: str = _schedule("0: (0)", "anti-blur: amount of sharpening (0 = off).")
+    threshold_schedule: str = _schedule("0: (0)", "anti-blur: threshold of the sharpening.")
+    enable_perspective_flip: bool = Field(False, description="2D: apply the perspective flip.")
+    perspective_flip_theta: str = _schedule("0: (0)", "perspective flip: theta in degrees.")
+    perspective_flip_phi: str = _schedule("0: (t%15)", "perspective flip: phi in degrees.")
+    perspective_flip_gamma: str = _schedule("0: (0)", "perspective flip: gamma in degrees.")
+    perspective_flip_fv: str = _schedule("0: (53)", "perspective flip: field of view in degrees, 1..179.")
+    color_coherence: Literal["None", "RGB", "HSV", "LAB", "Video Input"] = Field(
+        "LAB", description="Match each frame's colours to the first frame's (or the video's) in this colour space."
+    )
+    color_coherence_video_every_N_frames: Count = Field(1, description="Video Input: take the colours every N frames.")
+    diffusion_cadence: Annotated[int, Field(ge=1, le=MAX_CADENCE)] = Field(
+        1, description="Diffuse every Nth frame; warp and cross-fade the frames between."
+    )
+    batch_size: BatchSize | None = Field(
+        None, description="Frames per denoising call where frames are independent (default: by device)."
+    )
+    noise_type: Literal["normal", "perlin"] = Field("normal", description="The noise added to each frame.")
+    perlin_w: Annotated[int, Field(ge=1, le=MAX_SIDE)] = Field(8, description="Perlin noise: cells across.")
+    perlin_h: Annotated[int, Field(ge=1, le=MAX_SIDE)] = Field(8, description="Perlin noise: cells down.")
+    perlin_octaves: Annotated[int, Field(ge=1, le=MAX_OCTAVES)] = Field(4, description="Perlin noise: octaves.")
+    perlin_persistence: Fraction = Field(0.5, description="Perlin noise: strength of each octave against the last.")
+    use_depth_warping: bool = Field(True, description="3D: warp by the depth model's map (off: a flat scene).")
+    midas_weight: Fraction = Field(0.2, description="3D: weight of the depth map.")
+    padding_mode: Literal["border", "reflection", "zeros"] = Field("border", description="3D: how edges are filled.")
+    sampling_mode: Literal["bicubic", "bilinear", "nearest"] = Field("bicubic", description="3D: warp interpolation.")
+    save_depth_maps: bool = Field(False, description="3D: also write each frame's depth map.")
+    video_init_path: PathText | None = Field(None, description="Video Input: the video file.")
+    extract_nth_frame: Count = Field(1, description="Video Input: use every Nth frame of the video.")
+    extract_from_frame: Annotated[int, Field(ge=0)] = Field(0, description="Video Input: first frame to use.")
+    extract_to_frame: Annotated[int, Field(ge=-1)] = Field(-1, description="Video Input: last frame to use; -1 = end.")
+    interpolate_x_frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)] = Field(
+        4, description="Interpolation: frames between two key prompts."
+    )
+    fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
+    prompts: dict[str, str] = Field(
+        default_factory=lambda: {"0": ""},
+        description="Prompts by frame (`max_f/2` works); `--neg` starts a negative.",
+        json_schema_extra={"x-allowed": "a mapping of frame numbers to prompt text"},
+    )
+    positive_prompts: str = Field("", description="Added to every frame's prompt.")
+    negative_prompts: str = Field("", description="Added to every frame's negative prompt.")
+    depth_model: str = Field(DEFAULT_DEPTH_MODEL, description="3D: depth model (folder or hub id); none = flat.")
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("schedule") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = f"0: ({value})"  # a plain number is a constant schedule
-            object.__setattr__(self, f.name, _coerce(f.name, f.type, value))
-        self._normalise()
-        self.validate()
+    @model_validator(mode="before")
+    @classmethod
+    def _deforum_values(cls, data: Any) -> Any:
+        """Deforum's files and `--set` write numbers and switches as text, and a schedule as a plain number."""
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: _deforum_value(key, cls.model_fields[key].annotation, value) if key in cls.model_fields else value
+            for key, value in data.items()
+        }
 
-    def _normalise(self) -> None:
-        def put(name: str, value: Any) -> None:
-            object.__setattr__(self, name, value)
-
-        put("animation_mode", _choice("animation_mode", self.animation_mode, MODES))
-        put("color_coherence", _choice("color_coherence", self.color_coherence, COLOR_COHERENCE))
-        for name, allowed in CHOICES.items():
-            put(name, _choice(name, getattr(self, name), {a: a for a in allowed}))
-        put("seed_behavior", _choice("seed_behavior", self.seed_behavior, {b: b for b in SEED_BEHAVIORS}))
-        if self.sampler is not None:
-            try:
-                put("sampler", canonical_sampler(self.sampler))
-            except SdplayError as exc:
-                raise SdplayError(f"sampler: {exc}") from None
-
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> AnimationSettings:
         """Reject what no run could use, naming the key; schedules are parsed here, once, to fail early."""
-        for name in ("W", "H"):
-            value = getattr(self, name)
-            if value is not None and value < 64:
-                raise SdplayError(f"{name} must be at least 64 pixels, got {value}")
-        _at_least("max_frames", self.max_frames, 1)
-        _at_least("steps", self.steps, 1)
-        _at_least("seed_iter_N", self.seed_iter_N, 1)
-        _at_least("extract_nth_frame", self.extract_nth_frame, 1)
-        _at_least("extract_from_frame", self.extract_from_frame, 0)
-        _at_least("interpolate_x_frames", self.interpolate_x_frames, 0)
-        _at_least("perlin_octaves", self.perlin_octaves, 1)
-        _at_least("color_coherence_video_every_N_frames", self.color_coherence_video_every_N_frames, 1)
-        _at_least("perlin_w", self.perlin_w, 1)
-        _at_least("perlin_h", self.perlin_h, 1)
-        _at_least("batch_size", self.batch_size, 1)
-        if not 1 <= self.diffusion_cadence <= 8:
-            raise SdplayError(f"diffusion_cadence must be a whole number from 1 to 8, got {self.diffusion_cadence}")
-        if not -1 <= self.seed <= MAX_SEED:
-            raise SdplayError(f"seed must be -1 (random) or a whole number from 0 to 2^32-1, got {self.seed}")
-        for name in ("strength", "midas_weight", "perlin_persistence"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SdplayError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.scale is not None and self.scale < 0:
-            raise SdplayError(f"scale must be >= 0, got {self.scale}")
-        if not self.fps > 0:
-            raise SdplayError(f"fps must be > 0, got {self.fps}")
+        check_pixels(self.W, self.H, ("W", "H"))
         if self.use_init and not self.init_image:
-            raise SdplayError("init_image: use_init is on but no init_image is given")
+            raise ValueError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:
-            raise SdplayError("video_init_path: animation_mode 'Video Input' needs a video file")
+            raise ValueError("video_init_path: animation_mode 'Video Input' needs a video file")
         if self.color_coherence == "Video Input" and self.animation_mode != "Video Input":
-            raise SdplayError("color_coherence: 'Video Input' only works with animation_mode 'Video Input'")
-        self.series()
+            raise ValueError("color_coherence: 'Video Input' only works with animation_mode 'Video Input'")
+        finest = max(self.perlin_w, self.perlin_h) * 2 ** (self.perlin_octaves - 1)
+        if self.noise_type == "perlin" and finest > MAX_SIDE:
+            raise ValueError(
+                f"perlin_w, perlin_h, perlin_octaves: the finest octave would have {finest} cells across; "
+                f"at most {MAX_SIDE}"
+            )
+        self.series  # noqa: B018 - parsed here, once, to fail early
         self.frame_prompts()
+        return self
 
-    def series(self, seed: int | None = None) -> dict[str, np.ndarray]:
-        """Every schedule as one float per frame (seed-dependent schedules use `seed`, else self.seed)."""
-        s = self.seed if seed is None else seed
+    @cached_property
+    def series(self) -> ScheduleSeries:
+        """Every schedule as one float per frame, parsed once per settings object (at validation) and kept."""
         out = {}
-        for f in fields(self):
-            if f.metadata.get("schedule"):
-                spec = getattr(self, f.name)
-                spec = self.scale if spec is None else spec  # cfg_scale_schedule defaults to scale
-                out[f.name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(s, 0), f.name)
+        for name in SCHEDULES:
+            spec = getattr(self, name)
+            spec = self.scale if spec is None else spec  # cfg_scale_schedule defaults to scale
+            out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(self.seed, 0), name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
             out[name] = np.rint(out[name])
         _check_range(out, "strength_schedule", 0.0, 1.0)
@@ -224,7 +227,7 @@ class AnimationSettings(ModelSettings):
         _check_range(out, "zoom", 1e-6, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
-        return out
+        return ScheduleSeries(out)
 
     def frame_prompts(self) -> list[tuple[str, str]]:
         """(prompt, negative) of every frame; `--neg` splits a prompt, positive/negative_prompts are added."""
@@ -244,13 +247,13 @@ class AnimationSettings(ModelSettings):
 
     def resolved(self, model: Model) -> AnimationSettings:
         """Fill size, steps, guidance, sampler and a random seed from the model, so the run repeats exactly."""
+        from ..devices import default_batch_size  # here: validating settings needs no torch
+
         width = self.W or model.native_size
         height = self.H or model.native_size
-        multiple = math.lcm(SIZE_MULTIPLE, model.vae_scale_factor)
-        return replace(
-            self,
-            W=_round_size("W", width, multiple),
-            H=_round_size("H", height, multiple),
+        return self.with_values(
+            W=round_size("W", width, size_multiple(model)),
+            H=round_size("H", height, size_multiple(model)),
             steps=self.steps or self._steps_for(model.default_steps),
             scale=model.default_guidance if self.scale is None else self.scale,
             sampler=self.sampler or model.default_scheduler,
@@ -264,20 +267,19 @@ class AnimationSettings(ModelSettings):
         frame still runs that many steps: Deforum keeps 65% of a frame, and 1 step x 35% is none."""
         if model_steps > FEW_STEPS or self.animation_mode not in ("2D", "3D", "Video Input"):
             return model_steps
-        keeps = self.series()["strength_schedule"]
+        keeps = self.series["strength_schedule"]
         kept = float(keeps[keeps < 1].max(initial=0.0))
         steps = model_steps
         while int(steps * (1 - kept)) < model_steps and steps < MAX_RAISED_STEPS:
             steps += 1
         return steps
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "settings") -> AnimationSettings:
+    def from_dict(cls, data: Any, source: str = "settings") -> AnimationSettings:
         """Build from any mapping: old Deforum names renamed, unknown keys named in one warning line."""
-        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict):
+            raise SdplayError(f"{source}: settings must be a mapping of names to values, got {short_repr(data)}")
+        known = cls.known_keys()
         values: dict[str, Any] = {}
         ignored = []
         # the Colab notebook keeps a list `prompts` for still images beside the animation's dict
@@ -286,7 +288,7 @@ class AnimationSettings(ModelSettings):
             name = RENAMED.get(key, key)
             superseded = (key == "prompts" and still_list) or (name != key and name in data and not still_list)
             if name not in known or superseded:  # unknown, or superseded by another spelling
-                ignored.append(key)
+                ignored.append(str(key))
             else:
                 values[name] = value
         ignored.sort()
@@ -295,6 +297,11 @@ class AnimationSettings(ModelSettings):
                 "%s: %d key(s) have no meaning here and were ignored: %s", source, len(ignored), ", ".join(ignored)
             )
         return cls(**values)
+
+
+SCHEDULES = tuple(
+    name for name, f in AnimationSettings.model_fields.items() if (f.json_schema_extra or {}).get("x-schedule")
+)
 
 
 def frame_seed(settings: AnimationSettings, frame: int, diffused: int, scheduled: float) -> int:
@@ -323,73 +330,70 @@ def _join(*parts: str) -> str:
     return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
 
 
-def _choice(name: str, value: Any, table: dict[str, str]) -> str:
-    key = " ".join(str(value).strip().lower().split())
-    if key not in table:
-        allowed = ", ".join(dict.fromkeys(table.values()))
-        raise SdplayError(f"{name} must be one of {allowed}; got {value!r}")
-    return table[key]
-
-
-def _coerce(name: str, kind: str, value: Any) -> Any:
-    """Turn strings and numbers from config files and --set into the key's type, or fail naming it."""
-    if value is None:
-        if "None" in kind:
-            return None
-        raise SdplayError(f"{name} must be given a value")
-    base = kind.replace(" | None", "")
+def _deforum_value(name: str, annotation: Any, value: Any) -> Any:
+    """Text and plain numbers as Deforum writes them -> the key's type; what does not convert is left
+    as it is, for the type check to name."""
+    if name == "prompts":
+        return _prompt_table(value)
+    kind = _plain_type(annotation)
+    if get_origin(kind) is Literal and isinstance(value, str):
+        spellings = {**{choice.lower(): choice for choice in get_args(kind)}, **SPELLINGS.get(name, {})}
+        return spellings.get(" ".join(value.strip().lower().split()), value)
+    if name in SCHEDULES and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return f"0: ({value})"  # a plain number is a constant schedule
     try:
-        if base == "bool":
+        if kind is bool and isinstance(value, str):
             return _boolean(value)
-        if base == "int":
+        if kind is int and isinstance(value, (str, float)):
             return _integer(value)
-        if base == "float":
-            if isinstance(value, bool):
-                raise ValueError
+        if kind is float and isinstance(value, str):
             return float(value)
-        if base.startswith("dict"):
-            return _prompt_table(value)
-        if isinstance(value, (dict, list, bool)):
-            raise ValueError
-        return str(value)
-    except (ValueError, TypeError, OverflowError):
-        expected = {"bool": "true or false", "int": "a whole number", "float": "a number"}.get(base, "text")
-        raise SdplayError(f"{name} must be {expected}, got {value!r}") from None
+    except (ValueError, OverflowError):
+        pass
+    return value
 
 
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
+def _plain_type(annotation: Any) -> Any:
+    """`Annotated[int, ...] | None` -> int."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        return _plain_type(options[0]) if len(options) == 1 else annotation
+    if origin is Annotated:
+        return _plain_type(get_args(annotation)[0])
+    return annotation
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("true", "1", "yes", "on"):
         return True
-    if text in ("false", "0", "no", "off", ""):
+    if word in ("false", "0", "no", "off", ""):
         return False
     raise ValueError
 
 
-def _integer(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError
+def _integer(value: str | float) -> int:
     number = float(value)
     if not number.is_integer():
         raise ValueError
     return int(number)
 
 
-def _prompt_table(value: Any) -> dict[str, str]:
+def _prompt_table(value: Any) -> Any:
+    """A prompt, a JSON mapping as text, a list (one prompt per frame from 0) or a mapping -> {frame: text}."""
     if isinstance(value, str):
-        value = json.loads(value) if value.strip().startswith("{") else {"0": value}
+        if not value.strip().startswith("{"):
+            return {"0": value}
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise ValueError(f"prompts: cannot read the JSON mapping {short_repr(value)}: {exc}") from None
     if isinstance(value, list):
-        value = {str(i): text for i, text in enumerate(value)}
-    if not isinstance(value, dict):
-        raise ValueError
-    return {str(key): text for key, text in value.items()}
-
-
-def _at_least(name: str, value: int | None, minimum: int) -> None:
-    if value is not None and value < minimum:
-        raise SdplayError(f"{name} must be a whole number >= {minimum}, got {value}")
+        return {str(i): text for i, text in enumerate(value)}
+    if isinstance(value, dict):
+        return {str(key): text for key, text in value.items()}
+    return value
 
 
 def _check_range(series: dict[str, np.ndarray], name: str, low: float, high: float) -> None:
@@ -400,30 +404,10 @@ def _check_range(series: dict[str, np.ndarray], name: str, low: float, high: flo
         raise SdplayError(f"{name} must stay between {low:g} and {high:g}; frame {frame} gives {values[frame]:g}")
 
 
-def _round_size(name: str, value: int, multiple: int) -> int:
-    """Round down to what both the pipelines (8) and the model's VAE (its scale factor) accept."""
-    rounded = max(multiple, value - value % multiple)
-    if rounded != value:
-        log.warning("%s %d rounded down to %d (a multiple of %d)", name, value, rounded, multiple)
-    return rounded
-
-
 def load_settings_file(path: str | Path) -> dict[str, Any]:
     """Our YAML/JSON/TOML files and Deforum's `.txt` (JSON) files, as a plain mapping."""
-    from ..settings import read_config
-
-    path = Path(path)
-    if path.suffix.lower() == ".txt":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SdplayError(f"cannot read settings file {path}: {exc.strerror or exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise SdplayError(f"cannot parse Deforum settings file {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise SdplayError(f"settings file {path} must hold a mapping of setting names to values")
-        return data
-    return read_config(path)
+    deforum = Path(path).suffix.lower() == ".txt"
+    return read_config(path, "Deforum settings file" if deforum else "config file")
 
 
 def settings_from(path: str | Path | None, overrides: dict[str, Any]) -> AnimationSettings:

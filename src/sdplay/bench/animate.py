@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,9 @@ import numpy as np
 import torch
 
 from ..animate.depth import DepthEstimator
-from ..animate.loop import Job, Renderer, frames_from, from_pil, resolve, to_pil
+from ..animate.frames import frames_from
+from ..animate.renderer import FrameRequest, Renderer, from_pil, to_pil
+from ..animate.run import read_animation_inputs, resolve
 from ..animate.settings import AnimationSettings
 from ..api import model_for
 from ..images import use_scheduler
@@ -54,11 +55,11 @@ class NaiveRenderer(Renderer):
         self._encoded.clear()
         return super().encoded(frame)
 
-    def diffuse(self, jobs: list[Job]) -> list[torch.Tensor]:
+    def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         one_at_a_time = super().diffuse
         return [image for job in jobs for image in one_at_a_time([job])]
 
-    def _run(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
+    def call_pipeline(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
         mode = "img2img" if "image" in kwargs else "txt2img"
         fresh = naive_pipeline(self.model, mode)
         use_scheduler(fresh, self.model, self.settings.sampler)
@@ -75,7 +76,7 @@ def animation(
 ) -> AnimationSettings:
     """A short camera move with a prompt change halfway: zoom, rotation, forward motion and a pan."""
     return AnimationSettings(
-        **{**base.model_fields(), "safety_checker": False},
+        **{**base.model_options(), "safety_checker": False},
         W=size,
         H=size,
         steps=steps,
@@ -106,8 +107,9 @@ def moving_disc_video(path: Path, frames: int, size: int) -> Path:
 def time_run(cls: type[Renderer], settings: AnimationSettings) -> float:
     """Seconds to make the frames after the first in memory (the model is already loaded, the video read)."""
     model = model_for(settings)
-    resolved, video = resolve(settings, model)
-    frames = frames_from(cls(resolved, model), None, 0, None, video)
+    inputs = read_animation_inputs(settings)
+    resolved = resolve(settings, model, inputs)
+    frames = frames_from(cls(resolved, model), None, 0, None, inputs.video)
     next(frames)
     synchronize(model.device)
     start = time.perf_counter()
@@ -129,13 +131,13 @@ def measure_animate(
 ) -> list[dict[str, Any]]:
     """fps of ours and of the naive loop for each mode and cadence; runs alternate, best is kept."""
     start = animation(base, depth_model, frames + 1, steps, size)
-    resolved, _ = resolve(start, model_for(start))
-    time_run(Renderer, replace(resolved, animation_mode="3D", max_frames=2))  # warm-up: kernels, depth model
+    resolved = resolve(start, model_for(start), read_animation_inputs(start))
+    time_run(Renderer, resolved.with_values(animation_mode="3D", max_frames=2))  # warm-up: kernels, depth model
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         video = moving_disc_video(Path(scratch) / "input.mp4", frames + 1, resolved.W or 64)
         for mode, cadence in SCENARIOS:
-            settings = replace(resolved, animation_mode=mode, diffusion_cadence=cadence, video_init_path=str(video))
+            settings = resolved.with_values(animation_mode=mode, diffusion_cadence=cadence, video_init_path=str(video))
             timings: dict[str, list[float]] = {"sdplay": [], "naive": []}
             for _ in range(max(1, repeats)):
                 if naive:

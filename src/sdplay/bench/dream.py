@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..devices import default_batch_size, resolve_device
-from ..dream import DreamSettings, run_dream
+from ..dream import DreamSettings
+from ..engine import Job, run
 from ..settings import ImageSettings
 from .images import figure
 from .timing import timed_side_by_side
@@ -11,7 +12,7 @@ from .timing import timed_side_by_side
 
 def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
     """Make the same walk twice per repeat, batched and one frame per UNet call; same prompts, seeds."""
-    common = {**base.model_fields(), "safety_checker": False}
+    common = {**base.model_options(), "safety_checker": False}
 
     def walk(batch_size: int) -> DreamSettings:
         return DreamSettings(
@@ -25,12 +26,14 @@ def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dic
             **common,
         )
 
-    warm = run_dream(walk(1), write=False)  # loads the model, resolves the size
+    warm = run(Job("dream", walk(1), write=False))  # loads the model, resolves the size
     device = resolve_device(base.device)
     size = warm.settings.width * warm.settings.height
     batch = max(2, default_batch_size(device, size))
-    run_dream(walk(batch), write=False)
+    run(Job("dream", walk(batch), write=False))
     one, batched = timed_side_by_side(
-        [lambda: run_dream(walk(1), write=False), lambda: run_dream(walk(batch), write=False)], device, repeats
+        [lambda: run(Job("dream", walk(1), write=False)), lambda: run(Job("dream", walk(batch), write=False))],
+        device,
+        repeats,
     )
     return [figure(f"dream frames/s (batch {batch})", "1/s", frames / batched, frames / one, "one frame per UNet call")]

@@ -12,8 +12,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..api import model_for, run_images
+from ..api import model_for
 from ..devices import cpu_has_native_bf16
+from ..engine import Job, run
 from ..models import Model, unload_all
 from ..settings import ImageSettings
 from .timing import peak_memory_mb, ratio, reset_peak_memory, timed, timed_side_by_side
@@ -70,10 +71,10 @@ def bench_images(base: ImageSettings, repeats: int, naive: bool = True) -> list[
         figure("model load", "s", load_time),
         figure("switch txt2img -> img2img -> inpaint", "s", switch, 2 * load_time, "reload per mode"),
     ]
-    first_call = timed(lambda: run_images(base, None), device)  # warm-up (compiles when --compile)
-    settings = run_images(base, None).settings  # the resolved size/steps/seed
+    first_call = timed(lambda: run(Job(base.mode, base, write=False)), device)  # warm-up (compiles when --compile)
+    settings = run(Job(base.mode, base, write=False)).settings  # the resolved size/steps/seed
     rows.append(figure("first txt2img call (warm-up, compile)", "s", first_call))
-    init = run_images(settings, None).pil_images[0]
+    init = run(Job(settings.mode, settings, write=False)).images[0]
     mask = Image.new("L", init.size, 0)
     mask.paste(255, (init.size[0] // 2, 0, init.size[0], init.size[1]))
     for mode in ("txt2img", "img2img", "inpaint"):
@@ -89,16 +90,14 @@ MEMORY_SAVERS = ("attention_slicing", "vae_tiling", "cpu_offload", "sequential_o
 
 def bench_memory_savers(base: ImageSettings, repeats: int) -> list[dict]:
     """Peak GPU memory and speed of txt2img with each memory saver, beside the plain setup."""
-    from dataclasses import replace
-
     rows = []
     for saver in (None, *MEMORY_SAVERS):
-        settings = replace(base, **({saver: True} if saver else {}))
+        settings = base.with_values(**({saver: True} if saver else {}))
         unload_all()
         torch.cuda.empty_cache()
-        run_images(settings, None)
+        run(Job(settings.mode, settings, write=False))
         reset_peak_memory(torch.device("cuda"))
-        seconds = timed(lambda s=settings: run_images(s, None), torch.device("cuda"), repeats)
+        seconds = timed(lambda s=settings: run(Job(s.mode, s, write=False)), torch.device("cuda"), repeats)
         label = saver or "no memory saver"
         rows.append(figure(f"txt2img s/image, {label}", "s", seconds))
         rows.append(figure(f"txt2img peak memory, {label}", "MiB", peak_memory_mb(torch.device("cuda"))))
@@ -109,12 +108,9 @@ def bench_memory_savers(base: ImageSettings, repeats: int) -> list[dict]:
 def bench_mode(
     model: Model, settings: ImageSettings, mode: str, init: Image.Image, mask: Image.Image, repeats: int, naive: bool
 ) -> list[dict]:
-    from dataclasses import replace
-
     from .. import images
 
-    mode_settings = replace(
-        settings,
+    mode_settings = settings.with_values(
         mode=mode,
         init="<memory>" if mode != "txt2img" else None,
         mask="<memory>" if mode == "inpaint" else None,

@@ -2,36 +2,25 @@
 
 settings.py validates what a walk needs; walk.py places each frame between the key points;
 plan.py encodes each key point once; scheduler.py gives the walk its own scheduler; denoise.py
-makes the frames in batches; run.py writes them and resumes interrupted runs. `sdplay.dream(...)`
-is the Python entry point; the names re-exported below are what other code imports from here.
+makes the frames in batches; run.py hands them to the engine, which writes them and resumes
+interrupted runs. `sdplay.dream(...)` is the Python entry point.
 """
 
 from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .denoise import DreamFrame
-from .run import DreamRun, read_run_settings, run_dream
 from .settings import DreamSettings
-from .walk import audio_speeds, frame_positions, lerp, locate, slerp
 
-__all__ = [
-    "DreamFrame",
-    "DreamRun",
-    "DreamSettings",
-    "audio_speeds",
-    "dream",
-    "frame_positions",
-    "lerp",
-    "locate",
-    "read_run_settings",
-    "run_dream",
-    "slerp",
-]
+if TYPE_CHECKING:
+    from ..engine import RunResult
+    from ..engine.events import Listener
+
+__all__ = ["DreamSettings", "dream"]
 
 
 def dream(
@@ -41,20 +30,32 @@ def dream(
     token: str | None = None,
     local_only: bool = False,
     write: bool = True,
+    on_event: Listener | Iterable[Listener] | None = None,
     **options: Any,
-) -> DreamRun:
+) -> RunResult:
     """Python entry point: `sdplay.dream("a cat", "a dog", seeds=[1, 2], frames=12, model="mini")`.
 
     Keyword options are the fields of DreamSettings. The run folder goes under `outdir`
-    (default ./outputs); `write=False` returns the frames instead of writing anything.
+    (default ./outputs); `write=False` returns the frames (`.images`) instead of writing anything.
     """
-    if resume is not None:
-        return run_dream(resume=resume, token=token, local_only=local_only)
-    flat: list[str] = []
-    for item in prompts:
-        flat.extend([item] if isinstance(item, str) else item)
-    settings = DreamSettings(prompts=tuple(flat), **options)
-    return run_dream(settings, outdir, token=token, local_only=local_only, write=write)
+    from ..engine import Job, run
+
+    settings = None
+    if resume is None:
+        flat: list[str] = []
+        for item in prompts:
+            flat.extend([item] if isinstance(item, str) else item)
+        settings = DreamSettings(prompts=tuple(flat), **options)
+    job = Job(
+        "dream",
+        settings,
+        outdir=Path(outdir) if outdir is not None else None,
+        resume=Path(resume) if resume is not None else None,
+        write=write,
+        token=token,
+        local_only=local_only,
+    )
+    return run(job, on_event)
 
 
 class _CallableModule(types.ModuleType):
@@ -65,7 +66,7 @@ class _CallableModule(types.ModuleType):
     package itself calls it.
     """
 
-    def __call__(self, *prompts: str | Sequence[str], **options: Any) -> DreamRun:
+    def __call__(self, *prompts: str | Sequence[str], **options: Any) -> RunResult:
         return dream(*prompts, **options)
 
 

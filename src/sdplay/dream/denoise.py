@@ -7,7 +7,7 @@ size, so a resumed run repeats the uninterrupted one exactly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +19,10 @@ from .scheduler import use_dream_scheduler
 from .walk import WalkPlan
 
 if TYPE_CHECKING:
+    from ..engine.steps import StepReporter
     from ..models import Model
 
 log = logging.getLogger("sdplay")
-
-StepCallback = Callable[[int, int, int, int], None]
-"""on_step(step, steps_in_batch, batch_index, batch_count)"""
 
 
 @dataclass(frozen=True)
@@ -47,18 +45,18 @@ def iter_frames(
     model: Model,
     start: int = 0,
     previous: Image.Image | None = None,
-    on_step: StepCallback | None = None,
+    steps: StepReporter | None = None,
 ) -> Iterator[DreamFrame]:
     """Yield frames `start ..` in order, each as soon as its batch is denoised."""
     s = plan.settings
     pipe = model.pipeline("img2img" if s.images else "txt2img")
     use_dream_scheduler(pipe, model, s)
     starts = batch_starts(plan.count, s.batch_size, start)
-    for batch_index, first in enumerate(starts):
+    for first in starts:
         indices = range(first, min(first + s.batch_size, plan.count))
         kwargs = _batch_arguments(plan, model, indices)
-        if on_step is not None:
-            kwargs["callback_on_step_end"] = _step_reporter(on_step, batch_index, len(starts))
+        if steps is not None:
+            kwargs["callback_on_step_end"] = steps.callback(indices)
         with out_of_memory_as_user_error(), torch.inference_mode():
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * len(indices)
@@ -92,11 +90,3 @@ def _batch_arguments(plan: WalkPlan, model: Model, indices: range) -> dict[str, 
     else:
         kwargs.update(latents=latents, width=s.width, height=s.height)
     return kwargs
-
-
-def _step_reporter(on_step: StepCallback, batch_index: int, batch_count: int) -> Callable[..., dict]:
-    def report(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-        on_step(step + 1, pipe.num_timesteps, batch_index, batch_count)
-        return tensors
-
-    return report

@@ -1,128 +1,140 @@
-"""Dream settings: what a walk needs, validated on the way in and filled in by `resolved()`."""
+"""Dream settings: what a walk needs, declared once, validated on the way in and filled in by `resolved()`."""
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import asdict, dataclass, replace
+import re
+from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from ..devices import default_batch_size
+from pydantic import Field, field_validator, model_validator
+
 from ..errors import SdplayError
-from ..schedulers import canonical_sampler
-from ..settings import ModelSettings, _check_int, _check_size, _round_size
+from ..settings import (
+    MAX_FRAMES,
+    MAX_SEED,
+    BatchSize,
+    FramesPerSecond,
+    Guidance,
+    ModelSettings,
+    PathText,
+    Pixels,
+    SamplerName,
+    Steps,
+    check_pixels,
+    round_size,
+    short_repr,
+    size_multiple,
+)
 
 if TYPE_CHECKING:
     from ..models import Model
 
-FORMATS = ("mp4", "gif", "frames")
-PROMPT_INTERPOLATIONS = ("lerp", "slerp")
+Format = Literal["mp4", "gif", "frames"]
+FORMATS = get_args(Format)
 DEFAULT_FRAMES_PER_SEGMENT = 24
 DEFAULT_IMAGE_STRENGTH = 0.75
 
 
-def parse_seeds(value: Any) -> tuple[int, ...] | None:
-    """`"1,2,3"`, `[1, 2, 3]` or `7` -> a tuple of seeds; anything else names --seeds."""
-    if value is None:
-        return None
-    items = value.replace(" ", ",").split(",") if isinstance(value, str) else value
-    items = [items] if isinstance(items, int) else list(items)
+def parse_seeds(value: Any) -> Any:
+    """`"1,2,3"`, `[1, 2, 3]` or `7` -> a tuple of seeds (bounds are the field's); a fraction, a bool
+    or a word is refused here."""
+    if value is None or isinstance(value, tuple) and all(type(item) is int for item in value):
+        return value
+    if isinstance(value, str):
+        items: list[Any] = [item for item in value.replace(" ", ",").split(",") if item.strip()]
+    elif isinstance(value, Integral) and not isinstance(value, bool):
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"must be whole numbers separated by commas, got {short_repr(value)}")
     seeds = []
     for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue
-        try:
-            seed = item if isinstance(item, int) and not isinstance(item, bool) else int(str(item).strip(), 10)
-        except ValueError:
-            raise SdplayError(f"--seeds must be whole numbers separated by commas, got {item!r}") from None
-        if not 0 <= seed < 2**64:
-            raise SdplayError(f"--seeds must be between 0 and 2^64-1, got {seed}")
-        seeds.append(seed)
+        if isinstance(item, Integral) and not isinstance(item, bool):  # numpy integers too
+            seeds.append(int(item))
+        elif isinstance(item, str) and re.fullmatch(r"[+-]?[0-9]{1,40}", item.strip()):
+            seeds.append(int(item.strip()))
+        else:
+            raise ValueError(f"must be whole numbers separated by commas, got {short_repr(item)}")
     if not seeds:
-        raise SdplayError("--seeds is empty; give whole numbers separated by commas, e.g. --seeds 1,2,3")
+        raise ValueError("is empty; give whole numbers separated by commas, e.g. --seeds 1,2,3")
     return tuple(seeds)
 
 
-def _as_tuple(value: Any) -> tuple:
-    if value is None:
-        return ()
+def _as_tuple(value: Any) -> Any:
+    """One text or a list of them -> a tuple (a Path counts as text); anything else is left for the type check."""
     if isinstance(value, (str, Path)):
         return (str(value),)
-    return tuple(str(v) for v in value)
+    if isinstance(value, list):
+        return tuple(str(v) if isinstance(v, Path) else v for v in value)
+    return value
 
 
-def _parse_formats(value: Any) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value)
-    formats = tuple(dict.fromkeys(str(item).strip().lower().lstrip(".") for item in items if str(item).strip()))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise SdplayError(f"--format must be mp4, gif or frames (or a comma list), got {value!r}")
+def _parse_formats(value: Any) -> Any:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"must be mp4, gif or frames (or a comma list), got {short_repr(value)}")
+    formats = tuple(dict.fromkeys(item.strip().lower().lstrip(".") for item in items if item.strip()))
+    if not formats or any(f not in FORMATS for f in formats):
+        raise ValueError(f"must be mp4, gif or frames (or a comma list), got {short_repr(value)}")
     return formats
 
 
-@dataclass(frozen=True)
 class DreamSettings(ModelSettings):
     """Everything a walk needs; `resolved()` fills the open values, and settings.json records them."""
 
-    mode: str = "dream"
-    prompts: tuple[str, ...] = ()
-    negative: str = ""
-    seeds: tuple[int, ...] | None = None
-    images: tuple[str, ...] = ()
-    strength: float | None = None
-    frames: int | None = None
-    total_frames: int | None = None
-    loop: bool = False
-    fps: float = 24
-    formats: tuple[str, ...] = ("mp4",)
-    audio: str | None = None
-    prompt_interp: str = "lerp"
-    width: int | None = None
-    height: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    scheduler: str | None = None
-    batch_size: int | None = None
+    mode: Literal["dream"] = Field("dream", description="Always dream: a walk through the latent space.")
+    prompts: tuple[str, ...] = Field((), description="Key point prompts: one for all, or one per key point.")
+    negative: str = Field("", description="What not to draw, in every frame.")
+    seeds: tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...] | None = Field(
+        None, description="Key point seeds: one for all, or one per key point (random when left out)."
+    )
+    images: tuple[str, ...] = Field((), description="Key point image files, in order with the prompts.")
+    strength: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None, description=f"With images: how far each image is noised (default {DEFAULT_IMAGE_STRENGTH})."
+    )
+    frames: Annotated[int, Field(ge=1, le=MAX_FRAMES)] | None = Field(
+        None, description=f"Frames per key point (default {DEFAULT_FRAMES_PER_SEGMENT})."
+    )
+    total_frames: Annotated[int, Field(ge=2, le=MAX_FRAMES)] | None = Field(
+        None, description="Frames of the whole walk, instead of frames per key point."
+    )
+    loop: bool = Field(False, description="Walk back to the first key point at the end.")
+    fps: FramesPerSecond = Field(24.0, description="Frames per second of the video.")
+    formats: tuple[Format, ...] = Field(("mp4",), description="What to write: mp4, gif and/or frames (a comma list).")
+    audio: PathText | None = Field(None, description="wav/mp3/ogg: sets the length, moves on loud beats, muxed in.")
+    prompt_interp: Literal["lerp", "slerp"] = Field("lerp", description="How text embeddings are interpolated.")
+    width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the first image's).")
+    height: Pixels | None = Field(None, description="Height in pixels (default: the model's or the first image's).")
+    steps: Steps | None = Field(None, description="Denoising steps (default: the model's).")
+    guidance: Guidance | None = Field(None, description="Classifier-free guidance scale (default: the model's).")
+    scheduler: SamplerName | None = Field(None, description="Sampler: ddim, euler, euler_a, dpm++_2m, ...")
+    batch_size: BatchSize | None = Field(None, description="Frames per denoising call (default: by device).")
 
-    def __post_init__(self) -> None:
-        set_ = object.__setattr__  # normalise lists/strings from JSON, YAML or the CLI to tuples
-        set_(self, "prompts", _as_tuple(self.prompts))
-        set_(self, "images", _as_tuple(self.images))
-        set_(self, "seeds", parse_seeds(self.seeds))
-        set_(self, "formats", _parse_formats(self.formats))
-        if isinstance(self.audio, Path):
-            set_(self, "audio", str(self.audio))
-        self.validate()
+    _tuples = field_validator("prompts", "images", mode="before")(_as_tuple)
+    _seeds = field_validator("seeds", mode="before")(parse_seeds)
+    _formats = field_validator("formats", mode="before")(_parse_formats)
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _consistent(self) -> DreamSettings:
         """Reject what no walk could use, naming the option."""
-        if self.mode != "dream":
-            raise SdplayError(f"these settings are for {self.mode!r}, not dream")
         if not any(p.strip() for p in self.prompts) and not self.images:
-            raise SdplayError('no prompt given: sdplay dream "a prompt" ["another prompt" ...] (or --image FILE)')
-        _check_size(self.width, self.height)
-        _check_int("steps", self.steps, 1)
-        _check_int("frames", self.frames, 1)
-        _check_int("total-frames", self.total_frames, 2)
-        _check_int("batch-size", self.batch_size, 1)
-        if self.frames is not None and self.total_frames is not None:
-            raise SdplayError("give --frames (per key point) or --total-frames, not both")
-        if self.audio and self.frames is not None:
-            raise SdplayError("--audio sets the number of frames from its length; leave out --frames")
-        if not _is_number(self.fps) or self.fps <= 0:
-            raise SdplayError(f"--fps must be a number > 0, got {self.fps!r}")
-        if self.guidance is not None and (not _is_number(self.guidance) or self.guidance < 0):
-            raise SdplayError(f"--guidance must be a number >= 0, got {self.guidance!r}")
-        if self.strength is not None and (not _is_number(self.strength) or not 0.0 < self.strength <= 1.0):
-            raise SdplayError(f"--strength must be above 0 and at most 1, got {self.strength!r}")
-        if not _is_number(self.lora_scale):
-            raise SdplayError(f"--lora-scale must be a number, got {self.lora_scale!r}")
-        if self.prompt_interp not in PROMPT_INTERPOLATIONS:
-            raise SdplayError(f"--prompt-interp must be lerp or slerp, got {self.prompt_interp!r}")
-        if self.scheduler is not None:
-            canonical_sampler(self.scheduler)
+            raise ValueError('no prompt given: sdplay dream "a prompt" ["another prompt" ...] (or --image FILE)')
+        check_pixels(self.width, self.height)
         self.key_point_count()
+        if self.frames is not None and self.total_frames is not None:
+            raise ValueError("give --frames (per key point) or --total-frames, not both")
+        if self.audio and self.frames is not None:
+            raise ValueError("--audio sets the number of frames from its length; leave out --frames")
+        per_segment = self.frames or DEFAULT_FRAMES_PER_SEGMENT
+        if self.total_frames is None and not self.audio and per_segment * self.segments + 1 > MAX_FRAMES:
+            raise ValueError(
+                f"frames: {per_segment} per key point x {self.segments} segments is more than {MAX_FRAMES} frames; "
+                "give fewer frames or key points, or --total-frames"
+            )
+        return self
 
     def key_point_count(self) -> int:
         """Prompts, seeds and images each come one for all or one per key point."""
@@ -156,25 +168,18 @@ class DreamSettings(ModelSettings):
             frames = per_segment * self.segments + (0 if self.loop else 1)
         if frames < 2:
             raise SdplayError(f"the walk would have {frames} frame; it needs at least 2 (a longer audio file?)")
-        return replace(
-            self,
-            width=_round_size("width", width),
-            height=_round_size("height", height),
+        from ..devices import default_batch_size  # here: validating settings needs no torch
+
+        return self.with_values(
+            width=round_size("width", width, size_multiple(model)),
+            height=round_size("height", height, size_multiple(model)),
             steps=self.steps or model.default_steps,
-            guidance=model.default_guidance if self.guidance is None else float(self.guidance),
+            guidance=model.default_guidance if self.guidance is None else self.guidance,
             seeds=self.seeds or tuple(random.randrange(2**32) for _ in range(self.key_point_count())),
-            scheduler=canonical_sampler(self.scheduler) if self.scheduler else model.default_scheduler,
+            scheduler=self.scheduler or model.default_scheduler,
             strength=(self.strength or DEFAULT_IMAGE_STRENGTH) if self.images else None,
             frames=None,
             total_frames=frames,
             batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,282 @@
+"""Everything one animation frame needs: prompts (encoded once each), seeds, motion, preparation, diffusion.
+
+Frames are (1, 3, H, W) tensors in [0, 1] that stay on the model's device from one frame to the
+next. Every diffused frame is rounded to 8 bits exactly as its PNG stores it, so a run resumed
+from the files on disk continues bit for bit like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..devices import depth_dtype
+from ..errors import out_of_memory_as_user_error
+from ..images import use_scheduler
+from ..models import Model
+from ..output import format_parameters
+from .color import ColorReference, adjust_contrast, color_reference, match_colors, unsharp_mask
+from .depth import DepthEstimator
+from .noise import add_noise
+from .settings import AnimationSettings, frame_seed
+from .warp import Motion2D, Motion3D, warp_2d, warp_3d
+
+if TYPE_CHECKING:
+    from ..engine.steps import StepReporter
+
+log = logging.getLogger("sdplay")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One finished frame: its picture on the device, its PNG parameters, and how it was made."""
+
+    index: int
+    image: torch.Tensor
+    parameters: str
+    diffused: bool
+    depth: torch.Tensor | None = None  # normalised depth (1 = near) of a diffused frame, when computed
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    """One frame to diffuse: txt2img when `image` is None, else img2img denoising `strength` of it.
+
+    `strength` is diffusers' (the share of the schedule that is denoised); Deforum's strength is
+    the share of the picture that is kept. `FrameRequest.keeping` is the one place that converts.
+    """
+
+    frame: int
+    image: torch.Tensor | None = None
+    strength: float = 1.0
+    embeds: dict[str, torch.Tensor] | None = None  # instead of the frame's own prompt (Interpolation)
+
+    @classmethod
+    def keeping(cls, frame: int, image: torch.Tensor, keep: float) -> FrameRequest:
+        """img2img that keeps `keep` of `image`, in Deforum's sense of strength."""
+        return cls(frame, image, 1.0 - keep)
+
+    def parameters(self) -> dict[str, Any]:
+        """What a frame's PNG records about its diffusion."""
+        return {} if self.image is None else {"Denoising strength": round(self.strength, 4)}
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    pixels = (image[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(pixels)
+
+
+def from_pil(image: Image.Image, device: torch.device) -> torch.Tensor:
+    pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
+    return pixels.to(device).float() / 255
+
+
+def quantise(image: torch.Tensor) -> torch.Tensor:
+    """Round to the 8-bit values the PNG will hold, so what is reused equals what is on disk."""
+    return (image.clamp(0, 1) * 255).round() / 255
+
+
+def fit(image: Image.Image, width: int, height: int) -> Image.Image:
+    return image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+class Renderer:
+    """Everything per frame: prompts (encoded once each), seeds, motion, preparation, diffusion."""
+
+    def __init__(self, settings: AnimationSettings, model: Model, local_only: bool = False) -> None:
+        self.settings, self.model = settings, model
+        self.steps_reporter: StepReporter | None = None  # set by the engine's run for progress, previews, cancel
+        self.device = model.device
+        self.series = settings.series
+        self.prompts = settings.frame_prompts()
+        self.txt2img = model.pipeline("txt2img")
+        self.img2img = model.pipeline("img2img")
+        self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
+        use_scheduler(self.img2img, model, settings.sampler)
+        wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
+        depth_spec = settings.depth_model if wants_depth else "none"
+        dtype = depth_dtype(settings.dtype, self.device, model.dtype)
+        self.depth_model = DepthEstimator(depth_spec, self.device, local_only, dtype, settings.compile)
+        self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
+        self.reference: ColorReference | None = None
+        self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+
+    # ------------------------------------------------------------------ per-frame values
+
+    def value(self, name: str, frame: int) -> float:
+        return float(self.series[name][frame])
+
+    def steps(self, frame: int) -> int:
+        if self.settings.enable_steps_scheduling:
+            return int(self.value("steps_schedule", frame))
+        return int(self.settings.steps)
+
+    def seed(self, frame: int) -> int:
+        diffused = self.keys.get(frame, frame)
+        return frame_seed(self.settings, frame, diffused, self.value("seed_schedule", frame))
+
+    def encoded(self, frame: int) -> dict[str, torch.Tensor]:
+        """The frame's prompt and negative prompt through the text encoder, once per distinct pair."""
+        prompt, negative = self.prompts[frame]
+        return self.encode(prompt, negative)
+
+    def encode(self, prompt: str, negative: str) -> dict[str, torch.Tensor]:
+        key = (prompt, negative)
+        if key not in self._encoded:
+            clean = self.model.clean_prompt
+            with torch.inference_mode():
+                out = self.txt2img.encode_prompt(
+                    prompt=clean(prompt),
+                    device=self.device,
+                    num_images_per_prompt=1,
+                    do_classifier_free_guidance=True,
+                    negative_prompt=clean(negative),
+                )
+            names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
+            self._encoded[key] = dict(zip(names, out, strict=False))
+        return self._encoded[key]
+
+    def parameters(self, frame: int, extra: dict[str, Any]) -> str:
+        prompt, negative = self.prompts[frame]
+        s = self.settings
+        fields = {
+            "Steps": self.steps(frame),
+            "Sampler": self.sampler,
+            "CFG scale": round(self.value("cfg_scale_schedule", frame), 4),
+            "Seed": self.seed(frame),
+            "Size": f"{s.W}x{s.H}",
+            "Model": s.model,
+            **extra,
+            "Frame": frame,
+            "Mode": f"animate {s.animation_mode}",
+        }
+        return format_parameters(prompt, negative, fields)
+
+    # ------------------------------------------------------------------ motion
+
+    def warp(
+        self, image: torch.Tensor, depth: torch.Tensor | None, frame: int, inverse: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Move a picture by one frame's motion (or undo it); 3D carries the picture's depth along."""
+        s, v = self.settings, lambda name: self.value(name, frame)
+        if s.animation_mode == "3D":
+            motion = Motion3D(
+                v("translation_x"),
+                v("translation_y"),
+                v("translation_z"),
+                v("rotation_3d_x"),
+                v("rotation_3d_y"),
+                v("rotation_3d_z"),
+                v("fov_schedule"),
+            )
+            assert depth is not None
+            return warp_3d(image, depth, motion, s.padding_mode, s.sampling_mode, inverse)
+        flip = None
+        if s.enable_perspective_flip:
+            names = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma", "perspective_flip_fv")
+            flip = tuple(v(name) for name in names)
+        motion = Motion2D(
+            v("angle"),
+            v("zoom"),
+            v("translation_x"),
+            v("translation_y"),
+            v("transform_center_x"),
+            v("transform_center_y"),
+            flip,  # type: ignore[arg-type]
+        )
+        return warp_2d(image, motion, s.border, inverse), depth
+
+    def depth_of(self, image: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(depth for the 3D warp, normalised map to save) of a diffused frame: one model pass."""
+        s = self.settings
+        if s.animation_mode != "3D" and not s.save_depth_maps:
+            return None, None
+        normalised = self.depth_model.normalised(image)
+        warp_depth = 2.0 - normalised if s.use_depth_warping else torch.ones_like(normalised)
+        return warp_depth, normalised if s.save_depth_maps else None
+
+    # ------------------------------------------------------------------ diffusion
+
+    def use_reference(self, image: torch.Tensor) -> None:
+        """The frame later frames' colours are matched to; its histograms are computed once here."""
+        coherence = self.settings.color_coherence
+        space = "LAB" if coherence == "Video Input" else coherence  # Deforum matches a video in LAB
+        self.reference = color_reference(image, space)
+
+    def prepare(self, image: torch.Tensor, frame: int) -> torch.Tensor:
+        """Colour coherence, contrast, unsharp mask and noise: what img2img starts from."""
+        s, v = self.settings, lambda name: self.value(name, frame)
+        if s.color_coherence != "None" and self.reference is not None:
+            image = match_colors(image, self.reference)
+        image = adjust_contrast(image, v("contrast_schedule"))
+        image = unsharp_mask(
+            image, int(v("kernel_schedule")), v("sigma_schedule"), v("amount_schedule"), v("threshold_schedule")
+        )
+        size = (s.perlin_w, s.perlin_h)
+        return add_noise(
+            image, v("noise_schedule"), self.seed(frame), s.noise_type, size, s.perlin_octaves, s.perlin_persistence
+        )
+
+    def draw(self, frame: int) -> torch.Tensor:
+        """txt2img for one frame with its own prompt."""
+        return self.diffuse([FrameRequest(frame)])[0]
+
+    def redraw(self, request: FrameRequest) -> tuple[torch.Tensor, bool]:
+        """img2img of one frame; (result, whether it diffused)."""
+        return self.diffuse_all([request])[0]
+
+    def diffuses(self, request: FrameRequest) -> bool:
+        """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
+        return request.image is None or int(self.steps(request.frame) * request.strength) >= 1
+
+    def call_shape(self, frame: int) -> tuple[float, ...]:
+        """What frames must share to be diffused in one call: steps, guidance and strength."""
+        names = ("cfg_scale_schedule", "strength_schedule")
+        return (self.steps(frame), *(self.value(name, frame) for name in names))
+
+    def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
+        """One pipeline call for frames of the same call shape and kind; each keeps its own prompt
+        and seed (a generator per frame draws exactly the noise a call of its own would)."""
+        first, frames = jobs[0], [job.frame for job in jobs]
+        encoded = [job.embeds if job.embeds is not None else self.encoded(job.frame) for job in jobs]
+        generators = [torch.Generator("cpu").manual_seed(self.seed(frame)) for frame in frames]
+        kwargs: dict[str, Any] = {
+            **{name: torch.cat([e[name] for e in encoded]) for name, value in encoded[0].items() if value is not None},
+            "num_inference_steps": self.steps(first.frame),
+            "guidance_scale": self.value("cfg_scale_schedule", first.frame),
+            "generator": generators if len(generators) > 1 else generators[0],
+            "output_type": "pt",
+        }
+        if self.steps_reporter is not None:
+            kwargs["callback_on_step_end"] = self.steps_reporter.callback(frames)
+        if first.image is None:
+            kwargs.update(width=self.settings.W, height=self.settings.H)
+            return list(self.call_pipeline(self.txt2img, kwargs).split(1))
+        kwargs.update(image=torch.cat([job.image for job in jobs]), strength=first.strength)  # type: ignore[misc]
+        return list(self.call_pipeline(self.img2img, kwargs).split(1))
+
+    def diffuse_all(self, jobs: list[FrameRequest]) -> list[tuple[torch.Tensor, bool]]:
+        """`redraw`/`draw` for frames of one call shape at once: (result, whether it diffused) each."""
+        if not self.diffuses(jobs[0]):
+            return [(quantise(job.image), False) for job in jobs]  # type: ignore[arg-type]
+        return [(image, True) for image in self.diffuse(jobs)]
+
+    def call_pipeline(self, pipe: Any, kwargs: dict[str, Any]) -> torch.Tensor:
+        """The one place a diffusers pipeline is called: (N, 3, H, W) frames in [0, 1], rounded to 8 bits."""
+        with out_of_memory_as_user_error(), torch.inference_mode():
+            result = pipe(**kwargs)
+        blanked = sum(bool(flag) for flag in getattr(result, "nsfw_content_detected", None) or [])
+        if blanked:
+            log.warning("%d frame(s) blanked by the safety checker (--set safety_checker=false turns it off)", blanked)
+        return quantise(result.images.to(self.device, torch.float32))
+
+
+def key_frames(settings: AnimationSettings) -> list[int]:
+    """The frames that are diffused: every Nth with a cadence in 2D/3D, else all of them."""
+    step = settings.diffusion_cadence if settings.animation_mode in ("2D", "3D") else 1
+    return list(range(0, settings.max_frames, step))

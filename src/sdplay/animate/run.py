@@ -1,0 +1,113 @@
+"""Animate for the engine: read the inputs, resolve the settings against the model, hand over the frames."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from ..engine.modes import VideoSpec
+from ..errors import SdplayError
+from ..images import load_image
+from ..output import Picture
+from .frames import frames_from
+from .renderer import Frame, Renderer, to_pil
+from .settings import AnimationSettings
+
+if TYPE_CHECKING:
+    from ..engine.job import Job
+    from ..engine.steps import StepReporter
+    from ..models import Model
+    from ..output import RunFolder
+
+log = logging.getLogger("sdplay")
+
+VIDEO_NAME = "animation"
+DEPTH_FOLDER = "depth"
+
+
+@dataclass(frozen=True)
+class AnimationInputs:
+    """The files the settings name, read before any model loads so mistakes fail fast."""
+
+    init: Image.Image | None = None
+    video: list[Image.Image] = field(default_factory=list)
+
+
+def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
+    init = load_image(settings.init_image, "init_image") if settings.use_init else None
+    video: list[Image.Image] = []
+    if settings.animation_mode == "Video Input":
+        from ..video import read_video_frames
+
+        end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
+        path = settings.video_init_path
+        video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
+        if not video:
+            raise SdplayError(f"video_init_path: no frames in {path} for the extract_* range")
+    return AnimationInputs(init, video)
+
+
+def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
+    """Fill what the model decides, and fix the frame count where the mode decides it."""
+    resolved = settings.resolved(model)
+    if resolved.animation_mode == "Video Input":
+        resolved = resolved.with_values(max_frames=len(inputs.video))
+    elif resolved.animation_mode == "Interpolation":
+        texts = list(resolved.keyed_prompts().values())
+        per = resolved.interpolate_x_frames + 1
+        prompts = {str(i * per): text for i, text in enumerate(texts)}  # where each key prompt lands
+        resolved = resolved.with_values(prompts=prompts, max_frames=(len(texts) - 1) * per + 1)
+    if resolved.diffusion_cadence > 1 and resolved.animation_mode not in ("2D", "3D"):
+        log.warning(
+            "diffusion_cadence %d has no effect in animation_mode %s",
+            resolved.diffusion_cadence,
+            resolved.animation_mode,
+        )
+    return resolved
+
+
+def picture_of(frame: Frame) -> Picture:
+    """A frame for the writer: converted to 8 bits on the writer's thread, with its depth map when one was made."""
+    depth = frame.depth
+
+    def extras() -> dict[str, Image.Image]:
+        if depth is None:
+            return {}
+        grey = (depth[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+        return {DEPTH_FOLDER: Image.fromarray(grey)}
+
+    flags = frozenset({"diffused"}) if frame.diffused else frozenset()
+    return Picture(frame.index, frame.parameters, lambda: to_pil(frame.image), extras, flags)
+
+
+class AnimationPlan:
+    """A resolved animation: the renderer (and its depth model) exist before the run folder does."""
+
+    def __init__(self, settings: AnimationSettings, renderer: Renderer, inputs: AnimationInputs, video_format: str):
+        self.settings, self.renderer, self.inputs = settings, renderer, inputs
+        self.total = settings.max_frames
+        self.title = settings.frame_prompts()[0][0] or "animation"
+        self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps)
+
+    def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
+        self.renderer.steps_reporter = steps
+        for frame in frames_from(self.renderer, folder, start, self.inputs.init, self.inputs.video):
+            yield picture_of(frame)
+
+
+class AnimationMode:
+    def read_inputs(self, settings: AnimationSettings, given: dict[str, Any]) -> AnimationInputs:
+        return read_animation_inputs(settings)
+
+    def plan(self, settings: AnimationSettings, model: Model, inputs: AnimationInputs, job: Job) -> AnimationPlan:
+        resolved = resolve(settings, model, inputs)
+        renderer = Renderer(resolved, model, job.local_only)  # before the folder: a missing depth model leaves none
+        return AnimationPlan(resolved, renderer, inputs, job.video_format)
+
+
+ENGINE_MODE = AnimationMode()

@@ -1,0 +1,68 @@
+"""Which code runs each mode, found by name; imported only when a job of that mode runs.
+
+A mode gives the engine two things: `read_inputs(settings, given)` (files the settings name,
+read before any model loads so mistakes fail fast) and `plan(settings, model, inputs, job)`,
+which resolves the settings against the model and returns a Plan. The engine does the rest:
+run folder, frame writers, events, cancel, resume and the video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..models import Model
+    from ..output import Picture, RunFolder
+    from .job import Job
+    from .steps import StepReporter
+
+# mode -> (module of its engine entry, module:class of its settings); settings import no torch
+_MODES = {
+    "txt2img": ("sdplay.images", "sdplay.settings:ImageSettings"),
+    "img2img": ("sdplay.images", "sdplay.settings:ImageSettings"),
+    "inpaint": ("sdplay.images", "sdplay.settings:ImageSettings"),
+    "dream": ("sdplay.dream.run", "sdplay.dream.settings:DreamSettings"),
+    "animate": ("sdplay.animate.run", "sdplay.animate.settings:AnimationSettings"),
+}
+MODE_NAMES = tuple(_MODES)
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """The videos a run ends with: `name.<kind>` for each kind, at `fps`, with `audio` muxed into mp4s."""
+
+    name: str
+    kinds: tuple[str, ...]
+    fps: float
+    audio: str | None = None
+
+
+class Plan(Protocol):
+    """A mode's run, resolved against the loaded model; made before the run folder exists."""
+
+    settings: Any  # resolved: what settings.json records and a resume compares against
+    total: int  # frames (or images) the whole run makes
+    title: str  # text for the run folder's name
+    video: VideoSpec | None
+
+    def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
+        """The run's pictures from index `start` on, in order; `folder` holds frames made before `start`."""
+        ...
+
+
+class Mode(Protocol):
+    def read_inputs(self, settings: Any, given: dict[str, Any]) -> Any: ...
+
+    def plan(self, settings: Any, model: Model, inputs: Any, job: Job) -> Plan: ...
+
+
+def settings_class(mode: str) -> type:
+    module, name = _MODES[mode][1].split(":")
+    return getattr(import_module(module), name)
+
+
+def mode_runner(mode: str) -> Mode:
+    return import_module(_MODES[mode][0]).ENGINE_MODE

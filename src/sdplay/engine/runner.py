@@ -1,0 +1,203 @@
+"""The engine: runs any job the same way, whatever its mode and whoever started it.
+
+settings -> inputs read (fail fast) -> model -> plan (resolved settings) -> run folder ->
+pictures written as they are made on the writer pool -> videos, with events to every listener.
+Cancel stops within one denoising step and keeps every finished frame; `resume` continues a
+run folder and makes exactly the frames an unbroken run makes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..errors import SdplayError
+from ..output import BackgroundWriter, ClassicFolder, Picture, RunFolder, check_output_root
+from .control import CancelToken, JobCancelled
+from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
+from .job import Job
+from .modes import Plan, mode_runner
+from .steps import StepReporter
+
+log = logging.getLogger("sdplay")
+
+
+@dataclass
+class RunResult:
+    """What a job made: the resolved settings, its folder and files, and the pictures kept in memory.
+
+    `images` holds every picture of an image mode, and a video mode's frames when nothing is
+    written; each carries its generation parameters in `image.info["parameters"]`. `flagged`
+    lists pictures the safety checker blanked or replaced; `diffused` the frames that went
+    through the model in this session (animate's cadence skips some).
+    """
+
+    job: Job
+    settings: Any
+    run_dir: Path | None = None
+    paths: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)
+    images: list[Image.Image] = field(default_factory=list)
+    flagged: list[int] = field(default_factory=list)
+    diffused: list[int] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def video(self) -> Path | None:
+        return self.videos[0] if self.videos else None
+
+
+class _Broadcast:
+    """Sends each event to every listener; a listener's own exception stops the job like any fault."""
+
+    def __init__(self, listeners: Iterable[Listener]) -> None:
+        self.listeners = list(listeners)
+
+    def __call__(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+
+def run(
+    job: Job,
+    on_event: Listener | Iterable[Listener] | None = None,
+    cancel: CancelToken | None = None,
+    previews: bool = False,
+) -> RunResult:
+    """Run a job to its end, its cancellation or its first error, telling `on_event` what happens.
+
+    A user mistake is sent as a Failed event and raised as SdplayError; a cancelled job returns
+    its result with `cancelled=True` after a Cancelled event.
+    """
+    listeners = [] if on_event is None else [on_event] if callable(on_event) else list(on_event)
+    emit = _Broadcast(listeners)
+    cancel = cancel or CancelToken()
+    state = _RunState(job, emit)
+    try:
+        return state.run(cancel, previews)
+    except JobCancelled:
+        state.result.cancelled = True
+        emit(Cancelled(job.id, state.result.run_dir, state.done))
+        return state.result
+    except SdplayError as exc:
+        emit(Failed(job.id, str(exc), state.result.run_dir))
+        raise
+    except Exception as exc:
+        emit(Failed(job.id, f"internal error: {type(exc).__name__}: {exc}", state.result.run_dir))
+        raise
+
+
+class _RunState:
+    """One run in progress: what has been made so far, for the result and the final events."""
+
+    def __init__(self, job: Job, emit: _Broadcast) -> None:
+        self.job, self.emit = job, emit
+        self.result = RunResult(job, job.settings)
+        self.done = 0
+
+    def run(self, cancel: CancelToken, previews: bool) -> RunResult:
+        from ..models import load_model
+
+        job, mode = self.job, mode_runner(self.job.mode)
+        settings = job.settings
+        folder: RunFolder | ClassicFolder | None = None
+        if job.resume is not None:
+            folder = RunFolder.reopen(job.resume, job.mode)
+            settings = Job.from_dict(job.mode, folder.read_settings()).settings
+        elif job.write:
+            check_output_root(job.outdir)
+        inputs = mode.read_inputs(settings, dict(job.given))
+        cancel.check()
+        model = load_model(settings.model, settings.load_options(job.token, job.local_only))
+        cancel.check()
+        plan = mode.plan(settings, model, inputs, job)
+        self.result.settings = plan.settings
+        start = 0
+        if isinstance(folder, RunFolder):
+            if plan.settings != settings:
+                raise SdplayError(f"{folder.path}/settings.json was edited since the run started; start a new run")
+            start = folder.finished()
+            log.info("resuming %s at frame %d of %d", folder.path, start, plan.total)
+        elif job.write:
+            folder = self._open_folder(plan)
+        self.result.run_dir = folder.path if folder is not None else None
+        self.done = start
+        self.emit(Started(job.id, job.mode, self.result.run_dir, plan.total, start))
+        previewer = None
+        if previews:
+            from .preview import LatentPreviewer
+
+            previewer = LatentPreviewer(model)
+        steps = StepReporter(job.id, self.emit, cancel, plan.total, start, previewer)
+        self._make(plan, folder, start, steps, cancel)
+        if isinstance(folder, RunFolder):
+            self.result.paths = folder.frame_paths(plan.total)
+            if plan.video is not None:
+                self._videos(plan, folder, cancel)
+        self.emit(Finished(job.id, self.result))
+        return self.result
+
+    def _open_folder(self, plan: Plan) -> RunFolder | ClassicFolder:
+        job = self.job
+        if job.layout == "classic":
+            return ClassicFolder(job.outdir or "images")
+        folder = RunFolder.create(job.outdir, job.mode, plan.title)
+        path = folder.write_settings(plan.settings.to_dict())
+        self.emit(FileWritten(job.id, path, "settings"))
+        return folder
+
+    def _make(
+        self, plan: Plan, folder: RunFolder | ClassicFolder | None, start: int, steps: StepReporter, cancel: CancelToken
+    ) -> None:
+        """Every picture from `start` on, written on the pool while the next is made; on any stop the queued
+        writes finish first, so no finished frame is lost."""
+        pictures = plan.pictures(start, folder if isinstance(folder, RunFolder) else None, steps)
+        if folder is None:
+            for picture in pictures:
+                self._record(picture, None)
+                steps.frame_done()
+                cancel.check()
+            return
+        with BackgroundWriter(folder.save) as writer:
+            try:
+                for picture in pictures:
+                    if picture.index < start:
+                        continue  # remade only to rebuild what follows it; already on disk
+                    for written, path in writer.submit(picture):
+                        self._record(written, path)
+                    steps.frame_done()
+                    cancel.check()
+            finally:
+                for written, path in writer.finish():
+                    self._record(written, path)
+
+    def _record(self, picture: Picture, path: Path | None) -> None:
+        result = self.result
+        if "diffused" in picture.flags:
+            result.diffused.append(picture.index)
+        if picture.flags & {"nsfw", "replaced"}:
+            result.flagged.append(picture.index)
+        keep_in_memory = path is None or self.job.mode in ("txt2img", "img2img", "inpaint")
+        if keep_in_memory:
+            image = picture.render()
+            image.info["parameters"] = picture.parameters  # as a PNG's text chunk would carry it
+            result.images.append(image)
+        if path is not None:
+            if self.job.mode in ("txt2img", "img2img", "inpaint"):
+                result.paths.append(path)
+            self.emit(FileWritten(self.job.id, path, "frame", picture.index))
+        self.done = max(self.done, picture.index + 1)
+
+    def _videos(self, plan: Plan, folder: RunFolder, cancel: CancelToken) -> None:
+        video = plan.video
+        assert video is not None
+        for kind in video.kinds:
+            cancel.check()
+            path = folder.video(video.name, kind, plan.total, video.fps, video.audio)
+            self.result.videos.append(path)
+            self.emit(FileWritten(self.job.id, path, "video"))
