@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -169,3 +172,22 @@ def test_the_mini_model_draws_the_same_picture_on_openvino() -> None:
     f32 = pictures("mini", backend="openvino", dtype="fp32")
     for mode in MODES:
         assert np.abs(f32[mode] - expected[mode]).max() < 2e-3, mode
+
+
+def test_the_cli_runs_a_mode_on_openvino_and_records_the_backend(cache, tmp_path) -> None:
+    env = {**os.environ, "SDPLAY_CACHE_DIR": str(cache)}
+    args = ["txt2img", "a red circle", "--model", "mini", "--backend", "openvino", "--steps", "2", "-o", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", "sdplay", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    picture = Path(result.stdout.splitlines()[0])
+    assert json.loads((picture.parent / "settings.json").read_text())["backend"] == "openvino"
+
+
+def test_the_cli_without_openvino_says_how_to_install_it(tmp_path) -> None:
+    hide = "import sys; sys.modules['openvino'] = None; from sdplay.cli import main; main()"
+    args = ["txt2img", "x", "--model", "mini", "--backend", "openvino", "-o", str(tmp_path)]
+    result = subprocess.run([sys.executable, "-c", hide, *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr == "error: --backend openvino needs OpenVINO: pip install 'sdplay[openvino]'\n"

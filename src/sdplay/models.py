@@ -163,8 +163,8 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
         adapt_pipeline(base, device, dtype, options)
         backend = run_on_backend(base, backend, options.backend, options.dtype, source.name, source.location)
         _LOADED[key] = Model(source, base, device, dtype, backend)
-        on = f"OpenVINO, {precision or 'its own precision'}" if backend == "openvino" else dtype_name(dtype)
-        log.info("loaded %s on %s (%s)", source.name, device, on)
+        on = f"OpenVINO, {'its pick of precision' if precision == 'auto' else precision}"
+        log.info("loaded %s on %s (%s)", source.name, device, on if backend == "openvino" else dtype_name(dtype))
     return _LOADED[key]
 
 
