@@ -164,6 +164,7 @@ def install_unet(unet: torch.nn.Module, run: Compiled, core_module: UNetCore) ->
         return UNet2DConditionOutput(sample=out)
 
     unet.forward = forward
+    unet.openvino = run  # for benchmarks: the compiled models themselves
     free_weights(unet)
 
 
