@@ -8,6 +8,7 @@ import torch
 from animate_helpers import texture
 
 from sdplay.animate.color import (
+    ColorCoherence,
     adjust_contrast,
     color_reference,
     hsv_to_rgb,
@@ -17,7 +18,6 @@ from sdplay.animate.color import (
     rgb_to_lab,
     unsharp_mask,
 )
-from sdplay.animate.noise import add_noise
 
 
 @pytest.mark.parametrize("mode", ["RGB", "HSV", "LAB"])
@@ -91,23 +91,47 @@ def test_unsharp_mask_adds_edge_contrast_and_respects_threshold() -> None:
     assert torch.equal(unsharp_mask(image, 5, 1.0, 1.0, 255), image)  # every difference is under the threshold
 
 
-@pytest.mark.parametrize("kind", ["normal", "perlin"])
-def test_noise_has_the_scheduled_strength_and_repeats_per_seed(kind: str) -> None:
-    grey = torch.full((1, 3, 64, 64), 0.5)
-    noisy = add_noise(grey, 0.1, seed=3, kind=kind)
-    spread = float((noisy - grey).std())
-    assert 0.01 < spread < 0.1
-    assert torch.equal(noisy, add_noise(grey, 0.1, seed=3, kind=kind))
-    assert not torch.equal(noisy, add_noise(grey, 0.1, seed=4, kind=kind))
-    assert add_noise(grey, 0.0, seed=3, kind=kind) is grey
+def tinted(image: torch.Tensor, shift: tuple[float, float, float]) -> torch.Tensor:
+    return (image + torch.tensor(shift).view(1, 3, 1, 1)).clamp(0, 1)
 
 
-def test_perlin_noise_is_smooth_and_normal_noise_is_not() -> None:
-    grey = torch.full((1, 1, 64, 64), 0.5)
+def mean_colour(image: torch.Tensor) -> torch.Tensor:
+    return image.mean(dim=(0, 2, 3))
 
-    def neighbour_correlation(image: torch.Tensor) -> float:
-        a, b = image[..., :, :-1].flatten() - 0.5, image[..., :, 1:].flatten() - 0.5
-        return float((a * b).mean() / (a.std() * b.std()))
 
-    assert neighbour_correlation(add_noise(grey, 0.2, 0, "perlin")) > 0.8
-    assert abs(neighbour_correlation(add_noise(grey, 0.2, 0, "normal"))) < 0.1
+def test_generated_frames_are_matched_to_frame_0_unless_legacy() -> None:
+    frame_0, drifted = texture(), tinted(texture(seed=1), (0.15, -0.1, 0.05))
+    coherence = ColorCoherence("LAB")
+    assert (
+        coherence.after(frame_0, 0, keep=0.65) is frame_0 and coherence.reference is not None
+    )  # frame 0 is the reference
+    matched = coherence.after(drifted, 5, keep=0.65)  # Deforum's default: each generated frame is matched too
+    assert (mean_colour(matched) - mean_colour(frame_0)).abs().max() < 0.02
+    assert (mean_colour(drifted) - mean_colour(frame_0)).abs().max() > 0.09
+    legacy = ColorCoherence("LAB", legacy=True)
+    legacy.after(frame_0, 0, keep=0.65)
+    assert legacy.reference is None and legacy.after(drifted, 5, keep=0.65) is drifted
+    assert legacy.before(frame_0) is frame_0 and legacy.reference is not None  # the first warped input is the reference
+    assert (mean_colour(legacy.before(drifted)) - mean_colour(frame_0)).abs().max() < 0.02
+
+
+def test_an_init_frame_leaves_the_reference_to_the_first_warped_frame() -> None:
+    coherence = ColorCoherence("RGB")
+    coherence.after(texture(), 0, keep=0.65, from_init=True)
+    assert coherence.reference is None
+    warped = texture(seed=2)
+    assert coherence.before(warped) is warped and coherence.reference is not None
+
+
+def test_a_chosen_image_is_the_reference_from_frame_0_on_in_lab() -> None:
+    picture, frame_0 = tinted(texture(seed=3), (0.2, 0.0, -0.2)), texture()
+    for legacy in (False, True):
+        coherence = ColorCoherence("Image", legacy)
+        coherence.use(picture)
+        assert coherence.space == "LAB"
+        matched = coherence.after(frame_0, 0, keep=0.0)  # frame 0 is matched even with the legacy match
+        assert (mean_colour(matched) - mean_colour(picture)).abs().max() < 0.03
+        before = coherence.reference
+        coherence.after(frame_0, 0, keep=0.0)
+        assert coherence.reference is before  # a chosen picture is never replaced by a frame
+    assert ColorCoherence("None").after(frame_0, 0, keep=0.0) is frame_0

@@ -16,18 +16,19 @@ DEFORUM_FILE = Path(__file__).parent / "data" / "deforum_webui_settings.txt"
 
 
 def test_a_deforum_web_ui_file_imports_and_names_its_ignored_keys(caplog) -> None:
-    with caplog.at_level(logging.WARNING, "sdplay"):
+    with caplog.at_level(logging.DEBUG, "sdplay"):
         settings = AnimationSettings.from_dict(load_settings_file(DEFORUM_FILE), DEFORUM_FILE.name)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "deforum_webui_settings.txt" in warnings[0] and "hybrid_motion" in warnings[0]
-    assert "sd_model_hash" in warnings[0] and "zoom" not in warnings[0].split(": ", 2)[-1].split(", ")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # it turns on nothing sdplay lacks
+    unused = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]  # listed for --debug
+    assert len(unused) == 1
+    assert "deforum_webui_settings.txt" in unused[0] and "hybrid_motion" in unused[0]
+    assert "sd_model_hash" in unused[0] and "zoom" not in unused[0].split(": ", 2)[-1].split(", ")
     assert (settings.sampler, settings.diffusion_cadence, settings.noise_type) == ("euler_a", 2, "perlin")
     prompts = settings.frame_prompts()
-    assert prompts[0] == ("a beautiful lake by Asher Brown Durand, trending on Artstation", "nsfw, nude, nsfw, nude")
+    assert prompts[0] == ("a beautiful lake by Asher Brown Durand, trending on Artstation", "nsfw, nude nsfw, nude")
     assert prompts[59][0].startswith("a beautiful portrait") and prompts[58][0].startswith("a beautiful lake")
-    assert prompts[119] == ("a beautiful coconut", "photo, realistic, nsfw, nude")
-    series = settings.series()
+    assert prompts[119] == ("a beautiful coconut", "photo, realistic nsfw, nude")  # joined with " ", as Deforum
+    series = settings.series
     assert series["zoom"][0] == pytest.approx(1.0025) and series["translation_x"][1] == pytest.approx(2.0)
 
 
@@ -43,7 +44,7 @@ def test_classic_colab_spellings_are_renamed() -> None:
             "animation_prompts": {"0": "a"},
         }
     )
-    assert settings.fov_schedule == "0: (40)" and settings.series()["fov_schedule"][0] == 40
+    assert settings.fov_schedule == "0: (40)" and settings.series["fov_schedule"][0] == 40
     assert settings.enable_perspective_flip and settings.color_coherence == "HSV"
     assert settings.sampler == "lms" and settings.prompts == {"0": "a"}
     colab = AnimationSettings.from_dict({"prompts": ["a still"], "animation_prompts": {"0": "a", "5": "b"}})
@@ -54,7 +55,7 @@ def test_overrides_are_converted_by_the_keys_type() -> None:
     values = parse_overrides(["max_frames=24", "use_depth_warping=false", "zoom=0: (1.05)", "scale=6.5"])
     settings = AnimationSettings.from_dict(values)
     assert (settings.max_frames, settings.use_depth_warping, settings.scale) == (24, False, 6.5)
-    assert settings.series()["zoom"][23] == pytest.approx(1.05)
+    assert settings.series["zoom"][23] == pytest.approx(1.05)
     assert AnimationSettings(zoom=1.02, sampler="DPM++ 2M Karras").sampler == "dpm++_2m_karras"
     with pytest.raises(SdplayError, match="--set needs key=value"):
         parse_overrides(["max_frames"])
@@ -73,7 +74,7 @@ def test_overrides_are_converted_by_the_keys_type() -> None:
 )
 def test_seed_behaviors_follow_deforum(behavior: dict, expected: list[int]) -> None:
     settings = AnimationSettings(seed=10, max_frames=5, **behavior)
-    scheduled = settings.series()["seed_schedule"]
+    scheduled = settings.series["seed_schedule"]
     assert [frame_seed(settings, i, i, scheduled[i]) for i in range(5)] == expected
 
 

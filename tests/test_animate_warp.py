@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from animate_helpers import centroid, save_tiny_depth_model, shift_of, square, texture
 
 from sdplay.animate.depth import DepthEstimator, equalise
-from sdplay.animate.warp import Motion2D, Motion3D, warp_2d, warp_3d
+from sdplay.animate.warp import Motion2D, Motion3D, perspective_flip, warp_2d, warp_3d
 from sdplay.errors import SdplayError
 
 FLAT = torch.ones(1, 1, 96, 96)
@@ -48,7 +49,6 @@ def test_2d_borders_replicate_or_wrap() -> None:
 def test_identity_motions_and_inverse_motions() -> None:
     image = texture()
     assert torch.allclose(warp_2d(image, Motion2D()), image, atol=1e-5)
-    assert torch.allclose(warp_2d(image, Motion2D(flip=(0, 0, 0, 53))), image, atol=1e-4)
     same, depth = warp_3d(image, FLAT, Motion3D(), sampling_mode="bilinear")
     assert torch.allclose(same, image, atol=1e-5) and torch.equal(depth, FLAT)
     inner = (..., slice(16, -16), slice(16, -16))
@@ -62,12 +62,68 @@ def test_identity_motions_and_inverse_motions() -> None:
     assert (back - image)[inner].abs().mean() < 0.2 * (there - image)[inner].abs().mean()
 
 
-def test_perspective_flip_tilts_the_picture() -> None:
-    tilted = warp_2d(square(), Motion2D(flip=(30, 0, 0, 53)))
-    rows = (tilted[0, 0] > 0.5).sum(dim=0)
-    columns = rows.nonzero()
-    left, right = int(rows[columns[0]]), int(rows[columns[-1]])
-    assert left != right  # one edge of the square comes nearer than the other
+def edges(matrix: np.ndarray, width: int, height: int) -> dict[str, float]:
+    """Lengths of the picture's four edges after a forward 3x3 pixel transform."""
+    corners = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], dtype=float) @ matrix.T
+    a, b, c, d = corners[:, :2] / corners[:, 2:]
+    length = lambda p, q: float(np.hypot(*(p - q)))  # noqa: E731
+    return {"top": length(a, b), "right": length(b, c), "bottom": length(c, d), "left": length(d, a)}
+
+
+def test_perspective_flip_axes_and_tilt_directions() -> None:
+    """Deforum's axes: theta turns the picture in its own plane (clockwise on screen), phi tilts it
+    about the horizontal axis (top edge away), gamma about the vertical axis (right edge away)."""
+    w, h = 96, 64
+    theta = perspective_flip(w, h, 10, 0, 0, 53)
+    assert abs(theta[2, 0]) + abs(theta[2, 1]) < 1e-9  # no foreshortening
+    assert math.degrees(math.atan2(theta[1, 0], theta[0, 0])) == pytest.approx(10)  # x axis turns toward +y (down)
+    phi, gamma = edges(perspective_flip(w, h, 0, 10, 0, 53), w, h), edges(perspective_flip(w, h, 0, 0, 10, 53), w, h)
+    assert phi["top"] < 0.97 * phi["bottom"] and phi["left"] == pytest.approx(phi["right"], rel=0.01)
+    assert gamma["right"] < 0.97 * gamma["left"] and gamma["top"] == pytest.approx(gamma["bottom"], rel=0.01)
+
+
+def test_perspective_flip_pivots_where_deforum_does_and_drops_the_translation() -> None:
+    w, h, fv = 96, 64, 53
+    side = math.hypot(w, h) / math.cos(math.radians(fv / 2))  # the pivot is (side/2, side/2), not the centre
+    turned = perspective_flip(w, h, 20, 0, 0, fv)
+    pivot, centre = turned @ [side / 2, side / 2, 1], turned @ [w / 2, h / 2, 1]
+    assert np.hypot(*(pivot[:2] / pivot[2] - side / 2)) < 0.7  # stays put (half a pixel: Deforum's projection)
+    assert np.hypot(*(centre[:2] / centre[2] - (w / 2, h / 2))) > 10
+    image = texture(h, w)
+    flip = (4, 6, -5, fv)
+    assert torch.equal(
+        warp_2d(image, Motion2D(translation_x=20, translation_y=5, flip=flip)), warp_2d(image, Motion2D(flip=flip))
+    )
+    level = (warp_2d(image, Motion2D(flip=(0, 0, 0, fv))) - image)[..., 4:-4, 4:-4].abs().mean() * 255
+    assert 0.5 < level < 5  # at zero angles Deforum's flip is 0.1% smaller and half a pixel over, not the identity
+
+
+def test_perspective_flip_in_3d_turns_the_picture_before_the_camera_moves() -> None:
+    image, flip = texture(), (0, 8, 5, 53)
+    flipped, depth = warp_3d(image, FLAT, Motion3D(flip=flip), sampling_mode="bilinear")
+    assert torch.allclose(flipped, warp_2d(image, Motion2D(flip=flip)), atol=1e-5) and torch.equal(depth, FLAT)
+    motion = Motion3D(translation_x=4, rotation_y=2, flip=flip)
+    there, moved_depth = warp_3d(image, FLAT, motion)
+    back, _ = warp_3d(there, moved_depth, motion, inverse=True)
+    inner = (..., slice(16, -16), slice(16, -16))
+    assert (back - image)[inner].abs().mean() < 0.2 * (there - image)[inner].abs().mean()
+
+
+def test_3d_aspect_ratio_schedule_sets_the_horizontal_motion_on_wide_frames() -> None:
+    """Deforum's default aspect_ratio_schedule 1 moves a 16:9 frame 16/9 times as far sideways as
+    its old formula (aspect = W/H); vertical motion and square frames are the same either way."""
+    wide, depth = texture(54, 96), torch.ones(1, 1, 54, 96)
+    default, _ = warp_3d(wide, depth, Motion3D(translation_x=30, aspect_ratio=1.0), sampling_mode="bilinear")
+    old, _ = warp_3d(wide, depth, Motion3D(translation_x=30), sampling_mode="bilinear")
+    pixels = 30 / 200 / math.tan(math.radians(35)) * 48  # grid units -> pixels at aspect 1
+    assert shift_of(wide, default)[1] == pytest.approx(-pixels, abs=0.3)
+    assert shift_of(wide, old)[1] == pytest.approx(-pixels * 54 / 96, abs=0.3)
+    up, _ = warp_3d(wide, depth, Motion3D(translation_y=6, aspect_ratio=1.0), sampling_mode="bilinear")
+    up_old, _ = warp_3d(wide, depth, Motion3D(translation_y=6), sampling_mode="bilinear")
+    assert torch.equal(up, up_old)
+    square_frame = texture()
+    one, _ = warp_3d(square_frame, FLAT, Motion3D(translation_x=6, rotation_y=2, aspect_ratio=1.0))
+    assert torch.equal(one, warp_3d(square_frame, FLAT, Motion3D(translation_x=6, rotation_y=2))[0])
 
 
 def test_3d_translation_z_with_flat_depth_magnifies() -> None:

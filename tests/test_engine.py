@@ -175,3 +175,9 @@ def test_finished_is_the_last_event_and_carries_the_result(tiny_model) -> None:
     events: list[Event] = []
     result = run(Job("dream", dream_settings(tiny_model, total_frames=2), write=False), events.append)
     assert isinstance(events[-1], Finished) and events[-1].result is result and len(result.images) == 2
+
+
+def test_resume_refuses_a_folder_of_another_mode(tiny_model, tmp_path) -> None:
+    done = run(Job("dream", dream_settings(tiny_model, total_frames=2), outdir=tmp_path))
+    with pytest.raises(SdplayError, match="that is a dream run, not animate"):
+        run(Job("animate", None, resume=done.run_dir))

@@ -148,7 +148,10 @@ def test_dream_settings_refuse_hostile_values_in_one_line(data: dict, message: s
         ({"prompts": "{not json"}, "prompts: cannot read the JSON mapping '{not json'"),
         ({"sampler": 5}, "sampler: must be text, got 5"),
         ({"animation_mode": None}, "animation_mode: must be one of None, 2D, 3D, Video Input, Interpolation, got None"),
-        ({"color_coherence": ["LAB"]}, "color_coherence: must be one of None, RGB, HSV, LAB, Video Input, got ['LAB']"),
+        (
+            {"color_coherence": ["LAB"]},
+            "color_coherence: must be one of None, RGB, HSV, LAB, Image, Video Input, got ['LAB']",
+        ),
         ({"use_init": "maybe"}, "use_init: must be true or false, got 'maybe'"),
         ({"positive_prompts": 5}, "positive_prompts: must be text, got 5"),
         ({"interpolate_x_frames": 10**9}, "interpolate_x_frames: must be a whole number from 0 to 100000"),
@@ -166,13 +169,14 @@ def test_animation_settings_refuse_hostile_values_in_one_line(data: dict, messag
 
 
 def test_deforum_text_numbers_and_switches_are_still_read_and_unknown_keys_only_warned(caplog) -> None:
-    with caplog.at_level(logging.WARNING, "sdplay"):
+    with caplog.at_level(logging.DEBUG, "sdplay"):
         settings = AnimationSettings.from_dict(
             {"max_frames": "24", "steps": 25.0, "use_init": "no", "strength": "0.5", "zoom": 1.02, "hybrid_motion": "x"}
         )
     assert (settings.max_frames, settings.steps, settings.use_init, settings.strength) == (24, 25, False, 0.5)
     assert settings.zoom == "0: (1.02)"
-    assert "1 key(s) have no meaning here and were ignored: hybrid_motion" in caplog.text
+    assert "1 key(s) have no meaning here and were ignored: hybrid_motion" in caplog.text  # at debug level
+    assert "this file turns on hybrid video (hybrid_motion); sdplay does not do it" in caplog.text
 
 
 def test_the_python_api_takes_paths_and_numpy_seeds() -> None:

@@ -1,9 +1,10 @@
 """Per-frame image adjustments before img2img: colour coherence, contrast and unsharp mask.
 
-Colour coherence pulls each frame's histogram towards a reference (the first frame, or the
-current video frame) so colours do not drift over hundreds of img2img passes. It is
-scikit-image's `match_histograms` in RGB, HSV or LAB (with skimage's colour conversions)
-rewritten in torch, so the frame stays on its device from warp to VAE encode.
+Colour coherence pulls each frame's histogram towards a reference (the first frame, a chosen
+picture, or the current video frame) so colours do not drift over hundreds of img2img passes. It
+is scikit-image's `match_histograms` in RGB, HSV or LAB (with skimage's colour conversions)
+rewritten in torch, so the frame stays on its device from warp to VAE encode. `ColorCoherence`
+holds Deforum's rules for which reference is used and which pictures are matched to it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,49 @@ class ColorReference:
     mode: str
     values: list[torch.Tensor]
     quantiles: list[torch.Tensor]
+
+
+class ColorCoherence:
+    """Deforum's colour coherence over one run: the reference, and which pictures are matched to it.
+
+    `RGB`, `HSV`, `LAB`: the reference is frame 0's result (when frame 0 came from an init image,
+    the first warped frame instead). `Image` and `Video Input`: the reference is given (a picture,
+    or the video frame of every N-th frame) and matched in LAB, frame 0's result included. Each
+    img2img input is matched; with `legacy_colormatch` off (Deforum's default) each generated frame
+    is matched as well; with it on, the reference is renewed from every frame that kept nothing.
+    """
+
+    FIXED = ("Image", "Video Input")
+
+    def __init__(self, mode: str, legacy: bool = False) -> None:
+        self.mode, self.legacy = mode, legacy
+        self.space = "LAB" if mode in self.FIXED else mode
+        self.reference: ColorReference | None = None
+
+    def use(self, image: torch.Tensor) -> None:
+        """Match later pictures to this one (its histograms are computed once, here)."""
+        self.reference = color_reference(image, self.space)
+
+    def before(self, image: torch.Tensor) -> torch.Tensor:
+        """An img2img input (a warped frame): matched, or, with no reference yet, made the reference."""
+        if self.mode == "None":
+            return image
+        if self.reference is None:
+            self.use(image)
+            return image
+        return match_colors(image, self.reference)
+
+    def after(self, image: torch.Tensor, frame: int, keep: float, from_init: bool = False) -> torch.Tensor:
+        """A generated frame (`keep`: Deforum's strength it was made with; `from_init`: frame 0 from an image)."""
+        if self.mode == "None":
+            return image
+        fixed = self.mode in self.FIXED
+        if self.reference is not None and ((fixed and frame == 0) or not self.legacy):
+            image = match_colors(image, self.reference)
+        renew = (not self.legacy and frame == 0 and not from_init) or (self.legacy and keep == 0)
+        if renew and not fixed:
+            self.use(image)
+        return image
 
 
 def color_reference(reference: torch.Tensor, mode: str) -> ColorReference:

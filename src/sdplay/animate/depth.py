@@ -24,6 +24,12 @@ log = logging.getLogger("sdplay")
 ADVICE = "Use --depth-model PATH (a local folder), --depth-model none (flat depth) or --set use_depth_warping=false"
 
 
+def nearer_is_larger(config: Any) -> bool:
+    """Whether a depth model predicts disparity (DPT/MiDaS, Depth Anything relative: larger = nearer)
+    rather than metric depth (ZoeDepth, Depth Anything metric: larger = farther)."""
+    return config.model_type != "zoedepth" and getattr(config, "depth_estimation_type", "relative") != "metric"
+
+
 def check_depth_spec(spec: str) -> None:
     """A depth model given as a path that is not there is an error at the start of a run, not
     when its first 3D frame needs depth."""
@@ -91,6 +97,8 @@ class DepthEstimator:
         with torch.inference_mode():
             predicted = model(pixel_values=pixels.to(model.dtype)).predicted_depth
         predicted = F.interpolate(predicted.float()[:, None], (height, width), mode="bilinear", align_corners=False)
+        if not nearer_is_larger(model.config):
+            predicted = -predicted
         return equalise(predicted.to(image.device))
 
     def depth(self, image: torch.Tensor) -> torch.Tensor:

@@ -1,42 +1,80 @@
-"""Noise added to the warped frame before img2img (Deforum's `noise_schedule`): it gives the
+"""Noise blended into the warped frame before img2img (Deforum's `noise_schedule`): it gives the
 diffusion fresh detail to work with, so repeated passes do not smear the picture.
 
-Amounts are in Deforum's units, the [-1, 1] pixel range; frames here are in [0, 1], hence the
-halving. Noise is drawn on the CPU from the frame's seed, so every device makes the same frames.
+As in Deforum, the frame is blended toward a noise picture by the scheduled amount,
+`frame * (1 - amount) + noise_picture * amount`. The noise picture is white grain around mid-grey
+(`0.5 + 0.5 * N(0, 1)`, clipped and cut to 8 bits); with `perlin` the grain's strength is modulated
+by a Perlin pattern ((pattern + 1) / 2), so it is fine grain in patches, not the smooth pattern itself.
+The blend also pulls every pixel toward mid-grey by `amount`. `uniform` (Deforum's name) and `normal`
+are the plain white grain. The grain is drawn at the size rounded down to a multiple of 64 (as Deforum
+does, so the Perlin cells fit) and stretched to the frame, from the frame's seed on the CPU, so every
+device makes the same frames.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+
+WHITE = ("uniform", "normal")
+KINDS = (*WHITE, "perlin")
 
 
 def add_noise(
     image: torch.Tensor,
     amount: float,
     seed: int,
-    kind: str = "normal",
-    perlin_size: tuple[int, int] = (8, 8),
+    kind: str = "perlin",
+    perlin_size: tuple[float, float] = (8, 8),
     octaves: int = 4,
     persistence: float = 0.5,
 ) -> torch.Tensor:
-    """`image + amount * noise` for a (1, C, H, W) frame in [0, 1]; `kind` is `normal` or `perlin`."""
+    """Blend a (1, C, H, W) frame in [0, 1] toward a noise picture by `amount` (see the module's note)."""
     if amount == 0:
         return image
+    if kind not in KINDS:
+        raise ValueError(f"noise kind {kind!r} is not one of {KINDS}")
     generator = torch.Generator("cpu").manual_seed(seed)
     _, channels, height, width = image.shape
+    rows, columns = _grid(height), _grid(width)
+    grain = torch.randn(channels, rows, columns, generator=generator)
     if kind == "perlin":
-        noise = torch.stack(
-            [perlin_octaves(height, width, perlin_size, octaves, persistence, generator) for _ in range(channels)]
-        )[None]
-    else:
-        noise = torch.randn(1, channels, height, width, generator=generator)
-    return (image + noise.to(image.device, image.dtype) * (amount / 2)).clamp_(0, 1)
+        cells = (max(1, int(perlin_size[0])), max(1, int(perlin_size[1])))
+        grain = grain * (perlin_octaves(rows, columns, cells, int(octaves), persistence, generator) + 1) / 2
+    if (rows, columns) != (height, width):
+        grain = F.interpolate(grain[None], size=(height, width), mode="nearest")[0]
+    picture = torch.floor((grain * 0.5 + 0.5).clamp(0, 1) * 255) / 255  # Deforum's sample_to_cv2: cut to 8 bits
+    return (image * (1 - amount) + picture[None].to(image.device, image.dtype) * amount).clamp_(0, 1)
+
+
+@contextmanager
+def scaled_start_noise(scheduler: Any, multiplier: float) -> Iterator[None]:
+    """img2img's starting noise times `multiplier` for the duration (Deforum's `noise_multiplier_schedule`,
+    the web UI's initial noise multiplier: `x *= multiplier` before sampling). diffusers draws that noise
+    inside the pipeline and hands it to `scheduler.add_noise`, so that one call is scaled."""
+    if multiplier == 1:
+        yield
+        return
+    original = scheduler.add_noise
+    scheduler.add_noise = lambda samples, noise, timesteps: original(samples, noise * multiplier, timesteps)
+    try:
+        yield
+    finally:
+        del scheduler.add_noise  # the class's own method again
+
+
+def _grid(size: int) -> int:
+    """The size rounded down to a multiple of 64 (the size itself below 64)."""
+    return size - size % 64 if size >= 64 else size
 
 
 def perlin(height: int, width: int, cells: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
-    """Gradient noise with `cells` = (columns, rows) lattice cells across the picture, about unit spread."""
+    """Gradient noise with `cells` = (columns, rows) lattice cells across the picture, in about [-1, 1]."""
     columns, rows = cells
     angles = 2 * math.pi * torch.rand(rows + 1, columns + 1, generator=generator)
     gradients = torch.stack((torch.cos(angles), torch.sin(angles)), dim=-1)

@@ -20,9 +20,9 @@ from ..errors import out_of_memory_as_user_error
 from ..images import use_scheduler
 from ..models import Model
 from ..output import format_parameters
-from .color import ColorReference, adjust_contrast, color_reference, match_colors, unsharp_mask
+from .color import ColorCoherence, adjust_contrast, unsharp_mask
 from .depth import DepthEstimator
-from .noise import add_noise
+from .noise import add_noise, scaled_start_noise
 from .settings import AnimationSettings, frame_seed
 from .warp import Motion2D, Motion3D, warp_2d, warp_3d
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from ..engine.steps import StepReporter
 
 log = logging.getLogger("sdplay")
+
+KEYS_FOLDER = "keys"  # diffused pictures of a run with a cadence, to resume from
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Frame:
     parameters: str
     diffused: bool
     depth: torch.Tensor | None = None  # normalised depth (1 = near) of a diffused frame, when computed
+    key_image: torch.Tensor | None = None  # a diffused frame's own picture where the frame shows a blend
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ class Renderer:
         dtype = depth_dtype(settings.dtype, self.device, model.dtype)
         self.depth_model = DepthEstimator(depth_spec, self.device, local_only, dtype, settings.compile)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
-        self.reference: ColorReference | None = None
+        self.coherence = ColorCoherence(settings.color_coherence, settings.legacy_colormatch)
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ per-frame values
@@ -164,7 +167,12 @@ class Renderer:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Move a picture by one frame's motion (or undo it); 3D carries the picture's depth along."""
         s, v = self.settings, lambda name: self.value(name, frame)
+        flip = None
+        if s.enable_perspective_flip:
+            names = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma", "perspective_flip_fv")
+            flip = tuple(v(name) for name in names)
         if s.animation_mode == "3D":
+            aspect = None if s.aspect_ratio_use_old_formula else v("aspect_ratio_schedule")
             motion = Motion3D(
                 v("translation_x"),
                 v("translation_y"),
@@ -173,13 +181,11 @@ class Renderer:
                 v("rotation_3d_y"),
                 v("rotation_3d_z"),
                 v("fov_schedule"),
+                aspect,
+                flip,  # type: ignore[arg-type]
             )
             assert depth is not None
-            return warp_3d(image, depth, motion, s.padding_mode, s.sampling_mode, inverse)
-        flip = None
-        if s.enable_perspective_flip:
-            names = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma", "perspective_flip_fv")
-            flip = tuple(v(name) for name in names)
+            return warp_3d(image, depth, motion, s.padding_mode, s.sampling_mode, inverse, s.border)
         motion = Motion2D(
             v("angle"),
             v("zoom"),
@@ -202,17 +208,10 @@ class Renderer:
 
     # ------------------------------------------------------------------ diffusion
 
-    def use_reference(self, image: torch.Tensor) -> None:
-        """The frame later frames' colours are matched to; its histograms are computed once here."""
-        coherence = self.settings.color_coherence
-        space = "LAB" if coherence == "Video Input" else coherence  # Deforum matches a video in LAB
-        self.reference = color_reference(image, space)
-
     def prepare(self, image: torch.Tensor, frame: int) -> torch.Tensor:
         """Colour coherence, contrast, unsharp mask and noise: what img2img starts from."""
         s, v = self.settings, lambda name: self.value(name, frame)
-        if s.color_coherence != "None" and self.reference is not None:
-            image = match_colors(image, self.reference)
+        image = self.coherence.before(image)
         image = adjust_contrast(image, v("contrast_schedule"))
         image = unsharp_mask(
             image, int(v("kernel_schedule")), v("sigma_schedule"), v("amount_schedule"), v("threshold_schedule")
@@ -234,10 +233,16 @@ class Renderer:
         """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
         return request.image is None or int(self.steps(request.frame) * request.strength) >= 1
 
+    def noise_multiplier(self, frame: int) -> float:
+        """The factor on img2img's starting noise (Deforum's noise_multiplier_schedule, when scheduling is on)."""
+        if not self.settings.enable_noise_multiplier_scheduling:
+            return 1.0
+        return self.value("noise_multiplier_schedule", frame)
+
     def call_shape(self, frame: int) -> tuple[float, ...]:
-        """What frames must share to be diffused in one call: steps, guidance and strength."""
+        """What frames must share to be diffused in one call: steps, guidance, strength and noise multiplier."""
         names = ("cfg_scale_schedule", "strength_schedule")
-        return (self.steps(frame), *(self.value(name, frame) for name in names))
+        return (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame))
 
     def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         """One pipeline call for frames of the same call shape and kind; each keeps its own prompt
@@ -258,7 +263,8 @@ class Renderer:
             kwargs.update(width=self.settings.W, height=self.settings.H)
             return list(self.call_pipeline(self.txt2img, kwargs).split(1))
         kwargs.update(image=torch.cat([job.image for job in jobs]), strength=first.strength)  # type: ignore[misc]
-        return list(self.call_pipeline(self.img2img, kwargs).split(1))
+        with scaled_start_noise(self.img2img.scheduler, self.noise_multiplier(first.frame)):
+            return list(self.call_pipeline(self.img2img, kwargs).split(1))
 
     def diffuse_all(self, jobs: list[FrameRequest]) -> list[tuple[torch.Tensor, bool]]:
         """`redraw`/`draw` for frames of one call shape at once: (result, whether it diffused) each."""

@@ -15,7 +15,7 @@ from ..errors import SdplayError
 from ..images import load_image
 from ..output import Picture
 from .frames import frames_from
-from .renderer import Frame, Renderer, to_pil
+from .renderer import KEYS_FOLDER, Frame, Renderer, to_pil
 from .settings import AnimationSettings
 
 if TYPE_CHECKING:
@@ -36,12 +36,13 @@ class AnimationInputs:
 
     init: Image.Image | None = None
     video: list[Image.Image] = field(default_factory=list)
+    color_image: Image.Image | None = None  # the reference of color_coherence: Image
 
 
 def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
     init = load_image(settings.init_image, "init_image") if settings.use_init else None
     video: list[Image.Image] = []
-    if settings.animation_mode == "Video Input":
+    if settings.animation_mode == "Video Input" or settings.color_coherence == "Video Input":
         from ..video import read_video_frames
 
         end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
@@ -49,7 +50,10 @@ def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
         video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
         if not video:
             raise SdplayError(f"video_init_path: no frames in {path} for the extract_* range")
-    return AnimationInputs(init, video)
+    color_image = None
+    if settings.color_coherence == "Image":
+        color_image = load_image(settings.color_coherence_image_path, "color_coherence_image_path")
+    return AnimationInputs(init, video, color_image)
 
 
 def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
@@ -57,7 +61,7 @@ def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) 
     resolved = settings.resolved(model)
     if resolved.animation_mode == "Video Input":
         resolved = resolved.with_values(max_frames=len(inputs.video))
-    elif resolved.animation_mode == "Interpolation":
+    elif resolved.animation_mode == "Interpolation" and not resolved.interpolate_key_frames:
         texts = list(resolved.keyed_prompts().values())
         per = resolved.interpolate_x_frames + 1
         prompts = {str(i * per): text for i, text in enumerate(texts)}  # where each key prompt lands
@@ -73,13 +77,14 @@ def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) 
 
 def picture_of(frame: Frame) -> Picture:
     """A frame for the writer: converted to 8 bits on the writer's thread, with its depth map when one was made."""
-    depth = frame.depth
+    depth, key = frame.depth, frame.key_image
 
     def extras() -> dict[str, Image.Image]:
-        if depth is None:
-            return {}
-        grey = (depth[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-        return {DEPTH_FOLDER: Image.fromarray(grey)}
+        found = {} if key is None else {KEYS_FOLDER: to_pil(key)}
+        if depth is not None:
+            grey = (depth[0, 0].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+            found[DEPTH_FOLDER] = Image.fromarray(grey)
+        return found
 
     flags = frozenset({"diffused"}) if frame.diffused else frozenset()
     return Picture(frame.index, frame.parameters, lambda: to_pil(frame.image), extras, flags)
@@ -96,7 +101,8 @@ class AnimationPlan:
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         self.renderer.steps_reporter = steps
-        for frame in frames_from(self.renderer, folder, start, self.inputs.init, self.inputs.video):
+        inputs = self.inputs
+        for frame in frames_from(self.renderer, folder, start, inputs.init, inputs.video, inputs.color_image):
             yield picture_of(frame)
 
 

@@ -2,8 +2,9 @@
 
 Deforum's files (`.txt` or `.json`, from the Colab notebook or the web-UI extension) are read
 unchanged: older spellings are renamed (`fov` -> `fov_schedule`, `flip_2d_perspective` ->
-`enable_perspective_flip`, ...), string numbers are converted, and keys with no meaning here are
-named in one warning line. Every bad value is one SdplayError that starts with the key's name.
+`enable_perspective_flip`, ...), string numbers are converted, and features the file turns on that
+sdplay does not do are named in one warning line. Every bad value is one SdplayError that starts
+with the key's name.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ from ..settings import (
     short_repr,
     size_multiple,
 )
-from .schedule import keyed_values, schedule_values, string_keyframes
+from .depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
+from .schedule import keyed_values, prompt_maths, schedule_values, string_keyframes
+from .unsupported import report_ignored
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -58,11 +61,10 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_positive": "positive_prompts",
     "animation_prompts_negative": "negative_prompts",
 }
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 MAX_SEED = 2**32 - 1
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
 MAX_RAISED_STEPS = 50
-MAX_CADENCE = 8  # a diffused frame every 8th: beyond, the warped frames between drift apart
+MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
 MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
 Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
 
@@ -130,30 +132,38 @@ class AnimationSettings(ModelSettings):
     fov_schedule: str = _schedule("0: (70)", "3D: field of view in degrees, 1..179.")
     near_schedule: str = _schedule("0: (200)", "3D: near plane of the depth range.")
     far_schedule: str = _schedule("0: (10000)", "3D: far plane of the depth range.")
+    aspect_ratio_schedule: str = _schedule("0: (1)", "3D: aspect ratio of the camera (Deforum's default 1).")
+    aspect_ratio_use_old_formula: bool = Field(False, description="3D: use W/H as the aspect ratio instead.")
     kernel_schedule: str = _schedule("0: (5)", "anti-blur: kernel size in pixels.")
     sigma_schedule: str = _schedule("0: (1.0)", "anti-blur: Gaussian sigma.")
     amount_schedule: str = _schedule("0: (0)", "anti-blur: amount of sharpening (0 = off).")
     threshold_schedule: str = _schedule("0: (0)", "anti-blur: threshold of the sharpening.")
-    enable_perspective_flip: bool = Field(False, description="2D: apply the perspective flip.")
+    enable_perspective_flip: bool = Field(False, description="2D and 3D: apply the perspective flip.")
     perspective_flip_theta: str = _schedule("0: (0)", "perspective flip: theta in degrees.")
     perspective_flip_phi: str = _schedule("0: (t%15)", "perspective flip: phi in degrees.")
     perspective_flip_gamma: str = _schedule("0: (0)", "perspective flip: gamma in degrees.")
     perspective_flip_fv: str = _schedule("0: (53)", "perspective flip: field of view in degrees, 1..179.")
-    color_coherence: Literal["None", "RGB", "HSV", "LAB", "Video Input"] = Field(
-        "LAB", description="Match each frame's colours to the first frame's (or the video's) in this colour space."
+    color_coherence: Literal["None", "RGB", "HSV", "LAB", "Image", "Video Input"] = Field(
+        "LAB", description="Match each frame's colours to the first frame's, an image's or the video's."
     )
     color_coherence_video_every_N_frames: Count = Field(1, description="Video Input: take the colours every N frames.")
+    color_coherence_image_path: PathText | None = Field(None, description="Image: the picture whose colours to keep.")
+    legacy_colormatch: bool = Field(False, description="Match only img2img's input, not each generated frame.")
     diffusion_cadence: Annotated[int, Field(ge=1, le=MAX_CADENCE)] = Field(
         1, description="Diffuse every Nth frame; warp and cross-fade the frames between."
     )
     batch_size: BatchSize | None = Field(
         None, description="Frames per denoising call where frames are independent (default: by device)."
     )
-    noise_type: Literal["normal", "perlin"] = Field("normal", description="The noise added to each frame.")
+    noise_type: Literal["uniform", "normal", "perlin"] = Field(
+        "normal", description="The noise added to each frame: white grain (uniform, normal) or Perlin-modulated."
+    )
     perlin_w: Annotated[int, Field(ge=1, le=MAX_SIDE)] = Field(8, description="Perlin noise: cells across.")
     perlin_h: Annotated[int, Field(ge=1, le=MAX_SIDE)] = Field(8, description="Perlin noise: cells down.")
     perlin_octaves: Annotated[int, Field(ge=1, le=MAX_OCTAVES)] = Field(4, description="Perlin noise: octaves.")
     perlin_persistence: Fraction = Field(0.5, description="Perlin noise: strength of each octave against the last.")
+    enable_noise_multiplier_scheduling: bool = Field(True, description="Use noise_multiplier_schedule.")
+    noise_multiplier_schedule: str = _schedule("0: (1.05)", "factor on img2img's starting noise.")
     use_depth_warping: bool = Field(True, description="3D: warp by the depth model's map (off: a flat scene).")
     midas_weight: Fraction = Field(0.2, description="3D: weight of the depth map.")
     padding_mode: Literal["border", "reflection", "zeros"] = Field("border", description="3D: how edges are filled.")
@@ -163,8 +173,11 @@ class AnimationSettings(ModelSettings):
     extract_nth_frame: Count = Field(1, description="Video Input: use every Nth frame of the video.")
     extract_from_frame: Annotated[int, Field(ge=0)] = Field(0, description="Video Input: first frame to use.")
     extract_to_frame: Annotated[int, Field(ge=-1)] = Field(-1, description="Video Input: last frame to use; -1 = end.")
+    interpolate_key_frames: bool = Field(
+        True, description="Interpolation: blend between the prompts' own frames over max_frames (the web UI's way)."
+    )
     interpolate_x_frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)] = Field(
-        4, description="Interpolation: frames between two key prompts."
+        4, description="Interpolation with interpolate_key_frames off: frames between two key prompts (Colab)."
     )
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
     prompts: dict[str, str] = Field(
@@ -174,7 +187,10 @@ class AnimationSettings(ModelSettings):
     )
     positive_prompts: str = Field("", description="Added to every frame's prompt.")
     negative_prompts: str = Field("", description="Added to every frame's negative prompt.")
-    depth_model: str = Field(DEFAULT_DEPTH_MODEL, description="3D: depth model (folder or hub id); none = flat.")
+    depth_algorithm: str | None = Field(None, description="Deforum's depth algorithm; names depth_model if not given.")
+    depth_model: str | None = Field(
+        None, description="3D: depth model (folder or hub id; default Depth Anything V2); none = flat."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -182,10 +198,14 @@ class AnimationSettings(ModelSettings):
         """Deforum's files and `--set` write numbers and switches as text, and a schedule as a plain number."""
         if not isinstance(data, dict):
             return data
-        return {
+        data = {
             key: _deforum_value(key, cls.model_fields[key].annotation, value) if key in cls.model_fields else value
             for key, value in data.items()
         }
+        if data.get("depth_model") is None:  # Deforum's depth_algorithm names it, else Depth Anything V2
+            algorithm = data.get("depth_algorithm")
+            data["depth_model"] = depth_model_for(algorithm) if isinstance(algorithm, str) else DEFAULT_DEPTH_MODEL
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> AnimationSettings:
@@ -195,8 +215,10 @@ class AnimationSettings(ModelSettings):
             raise ValueError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:
             raise ValueError("video_init_path: animation_mode 'Video Input' needs a video file")
-        if self.color_coherence == "Video Input" and self.animation_mode != "Video Input":
-            raise ValueError("color_coherence: 'Video Input' only works with animation_mode 'Video Input'")
+        if self.color_coherence == "Video Input" and not self.video_init_path:
+            raise ValueError("color_coherence: 'Video Input' needs a video_init_path")
+        if self.color_coherence == "Image" and not self.color_coherence_image_path:
+            raise ValueError("color_coherence: 'Image' needs a color_coherence_image_path")
         finest = max(self.perlin_w, self.perlin_h) * 2 ** (self.perlin_octaves - 1)
         if self.noise_type == "perlin" and finest > MAX_SIDE:
             raise ValueError(
@@ -216,7 +238,7 @@ class AnimationSettings(ModelSettings):
             spec = self.scale if spec is None else spec  # cfg_scale_schedule defaults to scale
             out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(self.seed, 0), name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
-            out[name] = np.rint(out[name])
+            out[name] = np.trunc(out[name])  # Deforum's int()
         _check_range(out, "strength_schedule", 0.0, 1.0)
         _check_range(out, "noise_schedule", 0.0, math.inf)
         _check_range(out, "contrast_schedule", 0.0, math.inf)
@@ -225,14 +247,17 @@ class AnimationSettings(ModelSettings):
         _check_range(out, "kernel_schedule", 1.0, math.inf)
         _check_range(out, "sigma_schedule", 0.0, math.inf)
         _check_range(out, "zoom", 1e-6, math.inf)
+        _check_range(out, "aspect_ratio_schedule", 1e-3, math.inf)
+        _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
         return ScheduleSeries(out)
 
     def frame_prompts(self) -> list[tuple[str, str]]:
-        """(prompt, negative) of every frame; `--neg` splits a prompt, positive/negative_prompts are added."""
+        """(prompt, negative) of every frame; backtick maths evaluated at the frame, `--neg` splits a prompt,
+        positive/negative_prompts are added."""
         texts = string_keyframes(self.prompts, self.max_frames, "prompts")
-        return [_split_prompt(text, self.positive_prompts, self.negative_prompts) for text in texts]
+        return [self._split(text, frame) for frame, text in enumerate(texts)]
 
     def keyed_prompts(self) -> dict[int, str]:
         """The prompts as written, by frame number (keys like `max_f/2` evaluated), in frame order."""
@@ -240,10 +265,11 @@ class AnimationSettings(ModelSettings):
 
     def key_prompts(self) -> list[tuple[int, str, str]]:
         """The keyed prompts in frame order, for Interpolation mode: (frame, prompt, negative)."""
-        return [
-            (frame, *_split_prompt(text, self.positive_prompts, self.negative_prompts))
-            for frame, text in self.keyed_prompts().items()
-        ]
+        return [(frame, *self._split(text, frame)) for frame, text in self.keyed_prompts().items()]
+
+    def _split(self, text: str, frame: int) -> tuple[str, str]:
+        prompt = prompt_maths(text, frame, self.max_frames)
+        return _split_prompt(prompt, self.positive_prompts, self.negative_prompts)
 
     def resolved(self, model: Model) -> AnimationSettings:
         """Fill size, steps, guidance, sampler and a random seed from the model, so the run repeats exactly."""
@@ -276,7 +302,7 @@ class AnimationSettings(ModelSettings):
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "settings") -> AnimationSettings:
-        """Build from any mapping: old Deforum names renamed, unknown keys named in one warning line."""
+        """Build from any mapping: old Deforum names renamed, features sdplay does not do named in one line."""
         if not isinstance(data, dict):
             raise SdplayError(f"{source}: settings must be a mapping of names to values, got {short_repr(data)}")
         known = cls.known_keys()
@@ -291,11 +317,7 @@ class AnimationSettings(ModelSettings):
                 ignored.append(str(key))
             else:
                 values[name] = value
-        ignored.sort()
-        if ignored:
-            log.warning(
-                "%s: %d key(s) have no meaning here and were ignored: %s", source, len(ignored), ", ".join(ignored)
-            )
+        report_ignored(source, data, sorted(ignored))
         return cls(**values)
 
 
@@ -317,6 +339,8 @@ def frame_seed(settings: AnimationSettings, frame: int, diffused: int, scheduled
         return base
     if behavior == "schedule" and scheduled >= 0:
         return int(scheduled) % (MAX_SEED + 1)
+    if behavior == "random" and diffused == 0:
+        return base  # Deforum draws a new seed after each frame, so the first one keeps the given seed
     return random.Random(base * 1_000_003 + frame).randrange(MAX_SEED + 1)  # "random", or -1 in a seed schedule
 
 
@@ -326,8 +350,8 @@ def _split_prompt(text: str, positive: str, negative: str) -> tuple[str, str]:
 
 
 def _join(*parts: str) -> str:
-    """Comma-join the non-empty parts of a prompt, without doubled commas."""
-    return ", ".join(p.strip().strip(",").strip() for p in parts if p and p.strip())
+    """Join the non-empty parts of a prompt with a space, as Deforum does."""
+    return " ".join(p.strip() for p in parts if p and p.strip())
 
 
 def _deforum_value(name: str, annotation: Any, value: Any) -> Any:

@@ -5,12 +5,13 @@ Conventions are Deforum's, so imported settings move the same way:
 
 - 2D: translate by (`translation_x`, `translation_y`) pixels, then rotate by `angle` degrees
   (positive = counter-clockwise on screen) and scale by `zoom` (> 1 magnifies) about the transform
-  centre, then the optional perspective flip.
+  centre; with the perspective flip on, the flip follows and the translation is left out (as in Deforum).
 - 3D: world points (x, y in [-1, 1], z = depth) are seen by two perspective cameras of `fov`
-  degrees: the old one at the origin and one moved by (-tx, +ty, -tz)/200 and rotated by XYZ Euler
+  degrees and aspect ratio `aspect_ratio_schedule` (Deforum's default 1; W/H with its old formula):
+  the old one at the origin and one moved by (-tx, +ty, -tz)/200 and rotated by XYZ Euler
   angles. Each pixel samples from where it lay before, shifted by the difference between the two
   projections. Positive `translation_z` moves forward; positive 3D `translation_x` moves content
-  left (the opposite of 2D).
+  left (the opposite of 2D). The perspective flip, when on, turns the picture first.
 
 `inverse=True` undoes a motion, so a later keyframe can be warped back to an earlier frame.
 """
@@ -47,32 +48,46 @@ class Motion3D:
     rotation_y: float = 0.0
     rotation_z: float = 0.0
     fov: float = 70.0
+    aspect_ratio: float | None = None  # Deforum's aspect_ratio_schedule; None: W/H (its old formula)
+    flip: tuple[float, float, float, float] | None = None  # the perspective flip, done before the 3D motion
 
 
 def matrix_2d(width: int, height: int, motion: Motion2D) -> np.ndarray:
-    """The forward 3x3 pixel transform (x right, y down, pixel centres at integers)."""
+    """The forward 3x3 pixel transform (x right, y down, pixel centres at integers).
+
+    Without the flip: translate, then rotate and zoom about the centre. With it, as in Deforum, the
+    flip follows the rotation and zoom and the translation is left out.
+    """
     theta = math.radians(motion.angle)
     a, b = motion.zoom * math.cos(theta), motion.zoom * math.sin(theta)
     cx, cy = width * motion.center_x, height * motion.center_y
     rotate = np.array([[a, b, (1 - a) * cx - b * cy], [-b, a, b * cx + (1 - a) * cy], [0, 0, 1]])
-    translate = np.array([[1, 0, motion.translation_x], [0, 1, motion.translation_y], [0, 0, 1.0]])
-    matrix = rotate @ translate
     if motion.flip is not None:
-        matrix = perspective_flip(width, height, *motion.flip) @ matrix
-    return matrix
+        return perspective_flip(width, height, *motion.flip) @ rotate
+    translate = np.array([[1, 0, motion.translation_x], [0, 1, motion.translation_y], [0, 0, 1.0]])
+    return rotate @ translate
 
 
 def perspective_flip(width: int, height: int, theta: float, phi: float, gamma: float, fv: float) -> np.ndarray:
-    """Tilt the picture plane (phi about x, theta about y, gamma about z) and view it through a
-    camera of field of view `fv`, placed so that the untilted picture maps onto itself."""
-    rx, ry, rz = (math.radians(v) for v in (phi, theta, gamma))
-    rotation = _rot("x", rx) @ _rot("y", ry) @ _rot("z", rz)
-    distance = math.hypot(width, height) / (2 * math.sin(math.radians(fv) / 2))
+    """Deforum's perspective flip: the picture plane turned by `phi` about x, `gamma` about y and
+    `theta` about z (in the picture plane), seen by a camera of field of view `fv`.
+
+    The plane is the picture centred on the origin with y counted downward, at distance
+    h = d / (2 sin(fv/2)) (d the picture's diagonal) from the camera; its projection is scaled so an
+    unturned picture keeps its size, and, as in Deforum, the turn pivots about the point
+    (s/2, s/2) (s = d / cos(fv/2)), below and right of the picture's centre.
+    """
+    half = math.radians(fv) / 2
+    diagonal = math.hypot(width, height)
+    side = diagonal / math.cos(half)
+    distance = diagonal / (2 * math.sin(half))
+    rotation = _rot("x", math.radians(phi)) @ _rot("y", math.radians(gamma)) @ _rot("z", math.radians(theta))
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=float)
-    centred = np.c_[corners - (width / 2, height / 2), np.zeros(4)]
-    moved = centred @ rotation.T + (0, 0, distance)
-    projected = distance * moved[:, :2] / moved[:, 2:3] + (width / 2, height / 2)
-    return homography(corners, projected)
+    turned = np.c_[corners - (width / 2, height / 2), np.zeros(4)] @ rotation.T
+    # w = distance - z + 1: Deforum's projection matrix keeps a 1 in its corner (0.1% smaller, half a pixel over)
+    projected = turned[:, :2] / (math.tan(half) * (distance - turned[:, 2:3] + 1))
+    shift = np.array([[1, 0, (width - side) / 2], [0, 1, (height - side) / 2], [0, 0, 1]])
+    return homography(corners, (projected + 1) * side / 2) @ shift
 
 
 def homography(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -152,7 +167,8 @@ def flow_3d(depth: torch.Tensor, motion: Motion3D, inverse: bool = False) -> tor
     points = torch.stack((xs, ys, depth[0, 0].float()), dim=-1).reshape(-1, 3)
     moved = points @ rotation + translation
     tan_half = math.tan(math.radians(motion.fov) / 2)
-    scale = torch.tensor([1 / (tan_half * width / height), 1 / tan_half], device=device)
+    aspect = width / height if motion.aspect_ratio is None else motion.aspect_ratio
+    scale = torch.tensor([1 / (tan_half * aspect), 1 / tan_half], device=device)
     before = points[:, :2] / points[:, 2:3] * scale
     after = moved[:, :2] / moved[:, 2:3] * scale
     offset = (after - before).reshape(1, height, width, 2)
@@ -169,9 +185,19 @@ def warp_3d(
     padding_mode: str = "border",
     sampling_mode: str = "bicubic",
     inverse: bool = False,
+    border: str = "replicate",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move the camera over a frame and its depth; the depth moves with the picture it belongs to."""
+    """Move the camera over a frame and its depth; the depth moves with the picture it belongs to.
+
+    A perspective flip turns the picture first (with `border`, as Deforum's 2D warp); the depth,
+    measured on the unturned picture, is not turned.
+    """
+    flip = Motion2D(flip=motion.flip) if motion.flip is not None else None
+    if flip is not None and not inverse:
+        image = warp_2d(image, flip, border)
     grid = flow_3d(depth, motion, inverse)
     out = F.grid_sample(image, grid, mode=sampling_mode, padding_mode=padding_mode, align_corners=False)
     moved_depth = F.grid_sample(depth, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if flip is not None and inverse:
+        out = warp_2d(out, flip, border, inverse=True)
     return out.clamp_(0, 1), moved_depth

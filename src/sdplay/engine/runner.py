@@ -108,7 +108,11 @@ class _RunState:
         folder: RunFolder | ClassicFolder | None = None
         if job.resume is not None:
             folder = RunFolder.reopen(job.resume, job.mode)
-            settings = Job.from_dict(job.mode, folder.read_settings()).settings
+            recorded = folder.read_settings()
+            made_by = recorded.get("mode", "animate")  # animate's settings are Deforum's keys, without a mode
+            if made_by != job.mode:
+                raise SdplayError(f"--resume {folder.path}: that is a {made_by} run, not {job.mode}")
+            settings = Job.from_dict(job.mode, recorded).settings
         elif job.write:
             check_output_root(job.outdir)
         inputs = mode.read_inputs(settings, dict(job.given))
