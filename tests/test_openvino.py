@@ -65,7 +65,7 @@ def test_every_mode_in_f32_gives_pytorchs_picture_and_bf16_stays_close(tiny_mode
     for mode in MODES:
         assert np.abs(f32[mode] - expected[mode]).max() < 1e-3, mode  # pixels in 0..1
     unload_all()
-    # bf16 after f32 in the same process: OpenVINO once handed the f32 compiled blob to the bf16 compile
+    # bf16 after f32 in the same process (OpenVINO's compiled-blob cache once handed the f32 blob to bf16)
     bf16 = pictures(str(tiny_model), backend="openvino", dtype="bf16")
     for mode in MODES:
         assert np.isfinite(bf16[mode]).all() and np.abs(bf16[mode] - expected[mode]).mean() < 0.15, mode
