@@ -90,7 +90,7 @@ def test_random_seeds_differ_per_frame_and_repeat_per_seed() -> None:
         ({"W": 32}, "W"),
         ({"max_frames": 0}, "max_frames"),
         ({"max_frames": "many"}, "max_frames"),
-        ({"diffusion_cadence": 9}, "diffusion_cadence"),
+        ({"diffusion_cadence": 51}, "diffusion_cadence"),
         ({"diffusion_cadence": "1.5"}, "diffusion_cadence"),
         ({"batch_size": 0}, "batch_size"),
         ({"seed": -2}, "seed"),

@@ -10,7 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["CancelToken", "Job", "animate", "dream", "generate", "load_model", "run", "__version__"]
+__all__ = [
+    "CancelToken",
+    "Job",
+    "animate",
+    "dream",
+    "generate",
+    "interpolate",
+    "load_model",
+    "outpaint",
+    "run",
+    "upscale",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,6 +39,18 @@ def __getattr__(name: str) -> Any:
         from .animate import animate
 
         return animate
+    if name == "interpolate":
+        from .frame_interpolation import interpolate
+
+        return interpolate
+    if name == "outpaint":
+        from .outpainting import outpaint
+
+        return outpaint
+    if name == "upscale":
+        from .upscaling import upscale
+
+        return upscale
     if name in ("Job", "run", "CancelToken"):
         from . import engine
 

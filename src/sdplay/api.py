@@ -47,7 +47,7 @@ def generate(
     job = Job(
         mode,
         settings,
-        outdir=Path(outdir) if outdir is not None else None,
+        outdir=outdir,
         write=outdir is not None,
         given=given,
         token=token,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,10 +121,42 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
     (_opt(bool, False, "--quiet", "-q", help="No progress bar or info messages."), None),
     (_opt(bool, False, "--debug", help="Show tracebacks and library messages."), None),
 ]
+HIRES = [
+    (
+        _opt(float | None, None, "--hires-scale", help="Hires fix: redraw the picture this many times larger."),
+        "hires_scale",
+    ),
+    (
+        _opt(float | None, None, "--hires-strength", help="Hires fix: how much the redraw changes (0.5)."),
+        "hires_strength",
+    ),
+    (
+        _opt(str | None, None, "--hires-upscaler", help="Hires fix: lanczos or an upscaler model file."),
+        "hires_upscaler",
+    ),
+]
+CONTROL = [
+    (
+        _opt(list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny or none."),
+        "control",
+    ),
+    (
+        _opt(list[str] | None, None, "--control-model", help="ControlNet model (one, or one per --control)."),
+        "control_model",
+    ),
+    (
+        _opt(float | None, None, "--control-start", help="ControlNet: from this fraction of the steps (0)."),
+        "control_start",
+    ),
+    (
+        _opt(float | None, None, "--control-end", help="ControlNet: until this fraction of the steps (1)."),
+        "control_end",
+    ),
+]
 MODE_OPTIONS = {
-    "txt2img": [],
-    "img2img": [(INIT, "init"), (STRENGTH, "strength")],
-    "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength")],
+    "txt2img": HIRES + CONTROL,
+    "img2img": [(INIT, "init"), (STRENGTH, "strength"), *CONTROL],
+    "inpaint": [(INIT, "init"), (MASK, "mask"), (STRENGTH, "strength"), *CONTROL],
 }
 MODE_HELP = {
     "txt2img": "Draw images from a prompt.",
@@ -169,7 +202,7 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
     if data["mode"] != mode:
         raise SdplayError(f"the config file is for {data['mode']}, not {mode}")
     for param, field_name in COMMON + MODE_OPTIONS[mode]:
-        if field_name and values.get(param.name) is not None:
+        if field_name and values.get(param.name) not in (None, []):  # a repeatable flag not given is []
             value = values[param.name]
             data[field_name] = str(value) if isinstance(value, Path) else value
     if values.get("prompt") is not None:
@@ -180,27 +213,17 @@ def settings_from(mode: str, values: dict[str, Any], config: Path | None) -> Any
 
 
 def run_job(job: Any, quiet: bool, label: str) -> Any:
-    """Run a job through the engine with the CLI's listeners: the progress bar, paths of written
-    pictures on stdout (image modes), and Ctrl-C as a cancel that keeps every finished frame."""
-    from .engine import CancelToken, run
+    """Run a job with the terminal's listeners; image modes print each picture's path as it is written."""
     from .engine import events as ev
-    from .progress import ProgressBar, ctrl_c_cancels
+    from .progress import run_in_terminal
 
-    cancel = CancelToken()
     prints_pictures = job.mode in ("txt2img", "img2img", "inpaint")
-    with (
-        ProgressBar(err, enabled=not quiet and sys.stderr.isatty(), label=label) as bar,
-        ctrl_c_cancels(cancel, err) as started,
-    ):
 
-        def on_event(event: ev.Event) -> None:
-            bar(event)
-            if isinstance(event, ev.Started):
-                started[0] = True
-            elif isinstance(event, ev.FileWritten) and event.kind == "frame" and prints_pictures:
-                print(event.path, flush=True)
+    def print_pictures(event: ev.Event) -> None:
+        if isinstance(event, ev.FileWritten) and event.kind == "frame" and prints_pictures:
+            print(event.path, flush=True)
 
-        result = run(job, on_event, cancel)
+    result = run_in_terminal(job, err, not quiet and sys.stderr.isatty(), label, print_pictures)
     if result.cancelled:
         print("interrupted: every finished file was kept", file=sys.stderr)
         if result.run_dir is not None and not prints_pictures:
@@ -430,16 +453,8 @@ def run_animate_command(
     from .engine import Job
 
     settings = None if resume else settings_from(path, overrides)
-    job = Job(
-        "animate",
-        settings,
-        outdir=outdir,
-        resume=resume,
-        video_format=video_format,
-        token=token,
-        local_only=local_only,
-    )
-    result = run_job(job, quiet, "frame")
+    where = {"outdir": outdir, "resume": resume, "video_format": video_format}
+    result = run_job(Job("animate", settings, **where, token=token, local_only=local_only), quiet, "frame")
     print(result.video)
     log.info("%d frames in %s; seed %d", len(result.paths), result.run_dir, result.settings.seed)
 
@@ -486,6 +501,157 @@ def bench(
             print(json_out)
 
     guarded(debug, measure)
+
+
+@contextmanager
+def frame_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A frame-counting bar for the tools that rework finished frames (they run outside the engine)."""
+    from .engine.events import Progress
+    from .progress import ProgressBar
+
+    with ProgressBar(err, enabled=not quiet and sys.stderr.isatty(), label="frame") as bar:
+        yield lambda done, total: bar(Progress("tool", done, total, done - 1, total, None))
+
+
+@app.command()
+def upscale(
+    source: Annotated[Path | None, typer.Argument(help="A picture, a run folder of frames, or a video.")] = None,
+    scale: Annotated[int | None, typer.Option("--scale", "-s", help="2, 4, ... (default: the upscaler's).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="lanczos (default), an upscaler file (.pth/.safetensors), or sd-x4."),
+    ] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="sd-x4: what the picture shows.")] = None,
+    negative: Annotated[str | None, typer.Option("--negative", "-n", help="sd-x4: negative prompt.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="sd-x4: denoising steps (default 20).")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", help="sd-x4: guidance (default 9).")] = None,
+    noise_level: Annotated[
+        int | None, typer.Option("--noise-level", help="sd-x4: noise on the small picture, 0..350 (default 20).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="sd-x4: seed (random when absent; recorded).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the video (default: the source's).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Hugging Face token (sd-x4).")] = None,
+    local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """Upscale a picture, or every frame of a run folder or video, into a new run folder."""
+    setup_logging(quiet, debug)
+    flags = {
+        "source": str(source) if source else None,
+        **dict(scale=scale, model=model, prompt=prompt, negative=negative, steps=steps, guidance=guidance),
+        **dict(noise_level=noise_level, seed=seed, fps=fps, device=device, dtype=dtype),
+    }
+
+    def run() -> None:
+        from .settings import read_config
+        from .upscaling import UpscaleSettings
+
+        data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
+        settings = UpscaleSettings.from_dict(data)
+        from .upscaling import run_upscale
+
+        with frame_progress(quiet) as on_frame:
+            result = run_upscale(settings, outdir, True, token, local_only, on_frame)
+        for path in [result.video] if result.video else result.paths or []:
+            print(path)
+        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, len(result.images), result.run_dir)
+
+    guarded(debug, run)
+
+
+@app.command()
+def interpolate(
+    source: Annotated[Path | None, typer.Argument(help="A video, or a run folder of numbered frames.")] = None,
+    multiplier: Annotated[
+        int | None, typer.Option("-x", "--multiplier", help="Frames per original interval: 2 (default), 4, ...")
+    ] = None,
+    timing: Annotated[
+        str | None, typer.Option("--timing", help="smooth: multiply the fps (default); slowmo: keep it.")
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="flow (optical flow, no download).")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the result, instead.")] = None,
+    outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
+) -> None:
+    """New frames between the frames of a video or run folder, into a new run folder with the video."""
+    setup_logging(quiet, debug)
+    flags = {"source": str(source) if source else None, "multiplier": multiplier, "timing": timing}
+    flags.update(method=method, fps=fps)
+
+    def run() -> None:
+        from .frame_interpolation import InterpolateSettings, run_interpolate
+        from .settings import read_config
+
+        data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
+        settings = InterpolateSettings.from_dict(data)
+        with frame_progress(quiet) as on_frame:
+            result = run_interpolate(settings, outdir, True, on_frame)
+        print(result.video)
+        log.info("%d frames at %g fps in %s", result.frame_count, result.settings.fps, result.run_dir)
+
+    guarded(debug, run)
+
+
+OUTPAINT_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
+    (_opt(int | None, None, "--left", help="Pixels to add on the left."), "left"),
+    (_opt(int | None, None, "--right", help="Pixels to add on the right."), "right"),
+    (_opt(int | None, None, "--top", help="Pixels to add at the top."), "top"),
+    (_opt(int | None, None, "--bottom", help="Pixels to add at the bottom."), "bottom"),
+    (_opt(str | None, None, "--expand", help="Grow to WIDTHxHEIGHT, half on each side."), "expand"),
+    (_opt(int | None, None, "--blend", help="Pixels inside the picture over which the seam fades (8)."), "blend"),
+    (STRENGTH, "strength"),
+]
+
+
+def outpaint(**values: Any) -> None:
+    setup_logging(values["quiet"], values["debug"])
+
+    def run() -> None:
+        from .outpainting import OutpaintSettings, run_outpaint
+        from .settings import read_config
+
+        config = values.get("config")
+        data: dict[str, Any] = dict(read_config(config)) if config else {}
+        for param, field_name in OUTPAINT_OPTIONS + COMMON:
+            if field_name and values.get(param.name) is not None:
+                data[field_name] = values[param.name]
+        data.update({k: str(values[k]) for k in ("source", "prompt") if values.get(k) is not None})
+        settings = OutpaintSettings.from_dict(data)
+        from .progress import ProgressBar
+
+        with ProgressBar(err, enabled=not values["quiet"] and sys.stderr.isatty()) as bar:
+            result = run_outpaint(settings, values.get("outdir"), True, values.get("token"), values["local_only"], bar)
+        for path in result.paths or []:
+            print(path)
+        log.info("seed %d; settings in %s", result.settings.image.seed, result.run_dir / "settings.json")
+
+    guarded(values["debug"], run)
+
+
+OUTPAINT_SOURCE = inspect.Parameter(
+    "source",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[Path | None, typer.Argument(help="The picture to grow.")],
+)
+outpaint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        OUTPAINT_SOURCE,
+        PROMPT.replace(
+            annotation=Annotated[str | None, typer.Argument(help="What to draw (default: the picture's own prompt).")]
+        ),
+    ]
+    + [p for p, _ in OUTPAINT_OPTIONS + COMMON]
+)
+outpaint.__doc__ = "Grow a picture on any side; the new strips are drawn to match (--right 128, --expand 768x512)."
+app.command("outpaint")(outpaint)
 
 
 def main() -> None:

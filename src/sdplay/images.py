@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .controlnet import control_kwargs, controlled, parse_control
 from .errors import SdplayError, out_of_memory_as_user_error
+from .hires import HiresFix
 from .models import Model
 from .output import Picture, format_parameters
 from .schedulers import make_scheduler, sampler_name_of
 from .settings import ImageSettings
+from .weighting import PlainPrompts, encode_weighted
 
 if TYPE_CHECKING:
     from .engine.job import Job
@@ -27,15 +30,6 @@ if TYPE_CHECKING:
     from .output import RunFolder
 
 log = logging.getLogger("sdplay")
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    image: Image.Image
-    index: int
-    seed: int
-    parameters: str
-    nsfw: bool = False
 
 
 def load_image(path: str | Path, what: str = "image") -> Image.Image:
@@ -82,6 +76,8 @@ def read_inputs(
     `given` holds images passed in memory (Python API), used instead of reading their paths.
     """
     given = given or {}
+    for text in settings.control:  # control images too, so that a wrong file fails before the model loads
+        load_image(parse_control(text).image, "control image")
     if settings.mode == "txt2img":
         return None, None
     init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
@@ -117,6 +113,11 @@ def image_parameters(settings: ImageSettings, seed: int, sampler: str) -> str:
     }
     if settings.mode != "txt2img":
         fields["Denoising strength"] = settings.strength
+    if settings.control:
+        fields["ControlNet"] = "; ".join(settings.control)
+    if settings.hires_scale:
+        fields.update({"Denoising strength": settings.hires_strength, "Hires upscale": settings.hires_scale})
+        fields["Hires upscaler"] = settings.hires_upscaler
     fields["Mode"] = settings.mode
     return format_parameters(settings.prompt, settings.negative, fields)
 
@@ -130,19 +131,27 @@ def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
     return name
 
 
-def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = None) -> Iterator[GeneratedImage]:
-    """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i."""
+def iter_images(
+    run: PreparedRun, model: Model, steps: StepReporter | None = None, pipe: Any = None
+) -> Iterator[Picture]:
+    """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i.
+
+    `pipe` replaces the mode's pipeline (one with ControlNets attached)."""
     settings, init, mask = run.settings, run.init, run.mask
-    pipe = model.pipeline(settings.mode)
+    pipe = pipe or model.pipeline(settings.mode)
+    control = control_kwargs(settings, (settings.width, settings.height)) if settings.control else {}
     sampler = use_scheduler(pipe, model, settings.scheduler)
-    prompt, negative = model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
+    texts = encode_weighted(pipe, settings.prompt, settings.negative, model.clean_prompt) or PlainPrompts(
+        model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
+    )
+    hires = HiresFix(model, settings) if settings.hires_scale else None
     batches = range(0, settings.num, settings.batch_size)
     for start in batches:
         count = min(settings.batch_size, settings.num - start)
         seeds = [settings.seed + start + i for i in range(count)]
         kwargs: dict[str, Any] = {
-            "prompt": [prompt] * count,
-            "negative_prompt": [negative] * count,
+            **texts.batched(count),
+            **control,
             "num_inference_steps": settings.steps,
             "guidance_scale": settings.guidance,
             "generator": [torch.Generator("cpu").manual_seed(s) for s in seeds],
@@ -159,12 +168,16 @@ def iter_images(run: PreparedRun, model: Model, steps: StepReporter | None = Non
             result = pipe(**kwargs)
         flags = getattr(result, "nsfw_content_detected", None) or [False] * count
         images = result.images
+        if hires is not None:
+            images, hires_flags = hires(images, texts.batched(count), seeds, kwargs.get("callback_on_step_end"))
+            flags = [a or b for a, b in zip(flags, hires_flags, strict=True)]
         if mask is not None:  # black = keep: the kept part is the original's pixels, not a VAE round trip
             images = [pipe.image_processor.apply_overlay(mask, init, image) for image in images]
         for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):
             if flags[i]:
                 log.warning("image %d (seed %d) was blanked by the safety checker", start + i, seed)
-            yield GeneratedImage(image, start + i, seed, image_parameters(settings, seed, sampler), bool(flags[i]))
+            made = ("diffused", "nsfw") if flags[i] else ("diffused",)
+            yield Picture.of(start + i, image_parameters(settings, seed, sampler), image, *made)
 
 
 class ImagesPlan:
@@ -172,16 +185,14 @@ class ImagesPlan:
 
     video = None
 
-    def __init__(self, run: PreparedRun, model: Model) -> None:
-        self.run, self.model = run, model
+    def __init__(self, run: PreparedRun, model: Model, pipe: Any = None) -> None:
+        self.run, self.model, self.pipe = run, model, pipe
         self.settings = run.settings
         self.total = run.settings.num
         self.title = run.settings.prompt
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
-        for made in iter_images(self.run, self.model, steps):
-            flags = ("diffused", "nsfw") if made.nsfw else ("diffused",)
-            yield Picture.of(made.index, made.parameters, made.image, *flags)
+        yield from iter_images(self.run, self.model, steps, self.pipe)
 
 
 class ImagesMode:
@@ -193,7 +204,11 @@ class ImagesMode:
         return read_inputs(settings, given)
 
     def plan(self, settings: ImageSettings, model: Model, inputs: Any, job: Job) -> ImagesPlan:
-        return ImagesPlan(prepare(settings, model, inputs), model)
+        run = prepare(settings, model, inputs)
+        if not settings.control:
+            return ImagesPlan(run, model)
+        models = settings.control_model * (len(settings.control) if len(settings.control_model) == 1 else 1)
+        return ImagesPlan(run, model, controlled(model, settings.mode, models, job.token, job.local_only))
 
 
 ENGINE_MODE = ImagesMode()

@@ -204,22 +204,12 @@ def run_animate_interactively(args: argparse.Namespace, asker: Asker) -> None:
 
 
 def run_classic(job: Any) -> Any:
-    """Run a job through the engine with a plain progress line, the classic tool's way; Ctrl-C cancels it."""
+    """Run a job through the engine with a progress bar, the classic tool's way; Ctrl-C cancels it."""
     from rich.console import Console
 
-    from .engine import CancelToken, run
-    from .engine import events as ev
-    from .progress import ProgressBar, ctrl_c_cancels
+    from .progress import run_in_terminal
 
-    console = Console(stderr=True, highlight=False)
-    cancel = CancelToken()
-    with ProgressBar(console, enabled=sys.stderr.isatty()) as bar, ctrl_c_cancels(cancel, console) as started:
-
-        def on_event(event: ev.Event) -> None:
-            bar(event)
-            started[0] = started[0] or isinstance(event, ev.Started)
-
-        result = run(job, on_event, cancel)
+    result = run_in_terminal(job, Console(stderr=True, highlight=False), sys.stderr.isatty(), "image")
     if result.cancelled:
         raise KeyboardInterrupt
     return result

@@ -1,4 +1,4 @@
-"""The CLI's listeners: a rich progress bar for denoising steps, and Ctrl-C as a cancel."""
+"""The terminal's listeners: a rich progress bar for denoising steps, and Ctrl-C as a cancel."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -72,3 +73,19 @@ def ctrl_c_cancels(cancel: CancelToken, console: Console) -> Iterator[list[bool]
         yield started
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def run_in_terminal(job: Any, console: Console, bar: bool, label: str, on_event: ev.Listener | None = None) -> Any:
+    """Run a job through the engine with a progress bar (when `bar`) and Ctrl-C as a cancel; the engine's result."""
+    from .engine import run
+
+    cancel = CancelToken()
+    with ProgressBar(console, enabled=bar, label=label) as progress, ctrl_c_cancels(cancel, console) as started:
+
+        def listen(event: ev.Event) -> None:
+            progress(event)
+            started[0] = started[0] or isinstance(event, ev.Started)
+            if on_event is not None:
+                on_event(event)
+
+        return run(job, listen, cancel)

@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from .errors import SdplayError
@@ -58,6 +67,15 @@ FramesPerSecond = Annotated[float, Field(gt=0, le=MAX_FPS)]
 
 def _path_as_text(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def as_tuple(value: Any) -> Any:
+    """One text or a list of them -> a tuple (a Path counts as text); anything else is left for the type check."""
+    if isinstance(value, (str, Path)):
+        return (str(value),)
+    if isinstance(value, list):
+        return tuple(str(v) if isinstance(v, Path) else v for v in value)
+    return value
 
 
 def _known_sampler(name: str) -> str:
@@ -321,10 +339,35 @@ class ImageSettings(ModelSettings):
     strength: Fraction | None = Field(None, description="img2img/inpaint: how much of the init image to change.")
     init: PathText | None = Field(None, description="Init image file (img2img, inpaint).")
     mask: PathText | None = Field(None, description="Mask image file: white = repaint, black = keep (inpaint).")
+    hires_scale: Annotated[float, Field(ge=1, le=4)] | None = Field(
+        None, description="txt2img hires fix: draw at the size, upscale by this, redraw with img2img (off when absent)."
+    )
+    hires_strength: Fraction = Field(0.5, description="Hires fix: how much the redraw changes the upscaled picture.")
+    hires_upscaler: PathText = Field("lanczos", description="Hires fix: lanczos or an upscaler model file.")
+    control: tuple[str, ...] = Field((), description="ControlNet inputs TYPE:IMAGE[:WEIGHT]; TYPE is canny or none.")
+    control_model: tuple[str, ...] = Field(
+        (), description="ControlNet model per control, or one for all: a folder, a hub id or a .safetensors file."
+    )
+    control_start: Fraction = Field(0.0, description="ControlNet: fraction of the steps where control starts.")
+    control_end: Fraction = Field(1.0, description="ControlNet: fraction of the steps where control ends.")
+    _tuples = field_validator("control", "control_model", mode="before")(as_tuple)
 
     @model_validator(mode="after")
     def _consistent(self) -> ImageSettings:
         check_pixels(self.width, self.height)
+        if self.hires_scale is not None and self.mode != "txt2img":
+            raise ValueError(f"hires_scale: the hires fix is for txt2img; {self.mode} starts from your picture")
+        if self.hires_upscaler.lower() != "lanczos" and not Path(self.hires_upscaler).is_file():
+            raise ValueError(f"hires_upscaler: upscaler model not found: {self.hires_upscaler}")
+        if self.control:
+            from .controlnet import parse_control
+
+            for text in self.control:
+                parse_control(text)
+            if len(self.control_model) not in (1, len(self.control)):
+                raise ValueError("control_model: give one control model for all controls, or one per --control")
+            if self.control_start >= self.control_end:
+                raise ValueError("control_start: must be below control_end")
         if self.mode in ("img2img", "inpaint") and not self.init:
             raise ValueError(f"init: {self.mode} needs an init image (--init FILE)")
         if self.mode == "inpaint" and not self.mask:

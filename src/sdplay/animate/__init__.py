@@ -42,16 +42,8 @@ def animate(
     from .settings import settings_from
 
     settings = None if resume is not None else settings_from(settings_file, options)
-    job = Job(
-        "animate",
-        settings,
-        outdir=Path(outdir) if outdir is not None else None,
-        resume=Path(resume) if resume is not None else None,
-        video_format=video_format,
-        token=token,
-        local_only=local_only,
-    )
-    return run(job, on_event)
+    where = {"outdir": outdir, "resume": resume, "video_format": video_format}
+    return run(Job("animate", settings, **where, token=token, local_only=local_only), on_event)
 
 
 class _CallableModule(types.ModuleType):

@@ -20,6 +20,7 @@ from ..errors import out_of_memory_as_user_error
 from ..images import use_scheduler
 from ..models import Model
 from ..output import format_parameters
+from ..weighting import encode_weighted
 from .color import ColorCoherence, adjust_contrast, unsharp_mask
 from .depth import DepthEstimator
 from .noise import add_noise, scaled_start_noise
@@ -133,6 +134,10 @@ class Renderer:
         if key not in self._encoded:
             clean = self.model.clean_prompt
             with torch.inference_mode():
+                weighted = encode_weighted(self.txt2img, prompt, negative, clean)  # `(word:1.3)`, BREAK, long
+                if weighted is not None:
+                    self._encoded[key] = weighted.kwargs
+                    return weighted.kwargs
                 out = self.txt2img.encode_prompt(
                     prompt=clean(prompt),
                     device=self.device,
@@ -240,9 +245,11 @@ class Renderer:
         return self.value("noise_multiplier_schedule", frame)
 
     def call_shape(self, frame: int) -> tuple[float, ...]:
-        """What frames must share to be diffused in one call: steps, guidance, strength and noise multiplier."""
+        """What frames must share to be diffused in one call: steps, guidance, strength, noise multiplier and
+        the length of the prompt's encoding (a long or BREAK prompt spans several encoder windows)."""
         names = ("cfg_scale_schedule", "strength_schedule")
-        return (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame))
+        tokens = self.encoded(frame)["prompt_embeds"].shape[1]
+        return (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame), tokens)
 
     def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         """One pipeline call for frames of the same call shape and kind; each keeps its own prompt

@@ -49,8 +49,8 @@ def dream(
     job = Job(
         "dream",
         settings,
-        outdir=Path(outdir) if outdir is not None else None,
-        resume=Path(resume) if resume is not None else None,
+        outdir=outdir,
+        resume=resume,
         write=write,
         token=token,
         local_only=local_only,

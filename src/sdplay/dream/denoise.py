@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
 
 from ..errors import out_of_memory_as_user_error
+from ..output import Picture
 from .scheduler import use_dream_scheduler
 from .walk import WalkPlan
 
@@ -23,16 +23,6 @@ if TYPE_CHECKING:
     from ..models import Model
 
 log = logging.getLogger("sdplay")
-
-
-@dataclass(frozen=True)
-class DreamFrame:
-    """One denoised frame with its PNG `parameters` text, yielded as soon as its batch is done."""
-
-    index: int
-    image: Image.Image
-    parameters: str
-    replaced: bool = False  # blanked by the safety checker and replaced by the previous good frame
 
 
 def batch_starts(count: int, batch_size: int, start: int = 0) -> range:
@@ -46,7 +36,7 @@ def iter_frames(
     start: int = 0,
     previous: Image.Image | None = None,
     steps: StepReporter | None = None,
-) -> Iterator[DreamFrame]:
+) -> Iterator[Picture]:
     """Yield frames `start ..` in order, each as soon as its batch is denoised."""
     s = plan.settings
     pipe = model.pipeline("img2img" if s.images else "txt2img")
@@ -67,7 +57,8 @@ def iter_frames(
                 log.warning("frame %d was blanked by the safety checker; the previous frame is shown again", index)
                 image = previous if previous is not None else image
             previous = image
-            yield DreamFrame(index, image, plan.parameters(index), bool(flagged))
+            made = ("diffused", "replaced") if flagged else ("diffused",)  # replaced: shows the previous frame
+            yield Picture.of(index, plan.parameters(index), image, *made)
 
 
 def _batch_arguments(plan: WalkPlan, model: Model, indices: range) -> dict[str, Any]:

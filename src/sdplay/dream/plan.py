@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..errors import SdplayError
 from ..schedulers import sampler_name_of
+from ..weighting import encode_weighted
 from .scheduler import fresh_scheduler, start_timestep
 from .settings import DreamSettings
 from .walk import WalkPlan, audio_speeds, frame_positions, key_point_value
@@ -76,19 +77,31 @@ def plan_walk(settings: DreamSettings, model: Model, inputs: DreamInputs) -> Wal
 def encode_prompts(
     settings: DreamSettings, model: Model, pipe: Any, count: int
 ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-    """One text-encoder pass per distinct prompt (not per frame), and one for the negative prompt."""
-    prompts = [
-        model.clean_prompt(key_point_value(settings.prompts, k)) if settings.prompts else "" for k in range(count)
-    ]
+    """One text-encoder pass per distinct prompt (not per frame), and one for the negative prompt.
+
+    Weighted prompts (`(word:1.3)`, `BREAK`, longer than the encoder's window) go through prompt
+    weighting; plain ones are encoded exactly as the pipeline encodes them.
+    """
+    prompts = [key_point_value(settings.prompts, k) if settings.prompts else "" for k in range(count)]
     cfg = settings.guidance > 1
-    negative_text = model.clean_prompt(settings.negative)
+    clean = model.clean_prompt
     encoded: dict[str, torch.Tensor] = {}
     negative = None
     with torch.inference_mode():
         for prompt in dict.fromkeys(prompts):
-            embeds, neg = pipe.encode_prompt(prompt, model.device, 1, cfg, negative_text)
+            weighted = encode_weighted(pipe, prompt, settings.negative, clean)
+            if weighted is None:
+                embeds, neg = pipe.encode_prompt(clean(prompt), model.device, 1, cfg, clean(settings.negative))
+            else:
+                embeds, neg = weighted.kwargs["prompt_embeds"], weighted.kwargs["negative_prompt_embeds"]
             encoded[prompt] = embeds
-            negative = neg if neg is not None else negative
+            negative = (neg if neg is not None else negative) if cfg else None
+    lengths = {tuple(embeds.shape) for embeds in encoded.values()}
+    if len(lengths) > 1:
+        raise SdplayError(
+            "the key point prompts encode to different lengths (one is longer than 75 tokens or uses BREAK): "
+            "a walk blends them, so give prompts of one window each"
+        )
     return [encoded[p] for p in prompts], negative
 
 

@@ -33,9 +33,7 @@ class DreamPlan:
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
         previous = folder.frame(start - 1) if folder is not None and start else None
         walk = plan_walk(self.settings, self.model, self.inputs)
-        for frame in iter_frames(walk, self.model, start, previous, steps):
-            flags = ("diffused", "replaced") if frame.replaced else ("diffused",)
-            yield Picture.of(frame.index, frame.parameters, frame.image, *flags)
+        yield from iter_frames(walk, self.model, start, previous, steps)
 
 
 class DreamMode:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 from numbers import Integral
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -22,6 +21,7 @@ from ..settings import (
     Pixels,
     SamplerName,
     Steps,
+    as_tuple,
     check_pixels,
     round_size,
     short_repr,
@@ -61,15 +61,6 @@ def parse_seeds(value: Any) -> Any:
     if not seeds:
         raise ValueError("is empty; give whole numbers separated by commas, e.g. --seeds 1,2,3")
     return tuple(seeds)
-
-
-def _as_tuple(value: Any) -> Any:
-    """One text or a list of them -> a tuple (a Path counts as text); anything else is left for the type check."""
-    if isinstance(value, (str, Path)):
-        return (str(value),)
-    if isinstance(value, list):
-        return tuple(str(v) if isinstance(v, Path) else v for v in value)
-    return value
 
 
 def _parse_formats(value: Any) -> Any:
@@ -113,7 +104,7 @@ class DreamSettings(ModelSettings):
     scheduler: SamplerName | None = Field(None, description="Sampler: ddim, euler, euler_a, dpm++_2m, ...")
     batch_size: BatchSize | None = Field(None, description="Frames per denoising call (default: by device).")
 
-    _tuples = field_validator("prompts", "images", mode="before")(_as_tuple)
+    _tuples = field_validator("prompts", "images", mode="before")(as_tuple)
     _seeds = field_validator("seeds", mode="before")(parse_seeds)
     _formats = field_validator("formats", mode="before")(_parse_formats)
 

@@ -31,8 +31,8 @@ class Job:
 
     mode: str
     settings: Any = None
-    outdir: Path | None = None
-    resume: Path | None = None
+    outdir: Path | str | None = None
+    resume: Path | str | None = None
     write: bool = True
     layout: str = "runs"
     given: Mapping[str, Image.Image] = field(default_factory=dict)

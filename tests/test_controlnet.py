@@ -1,0 +1,107 @@
+"""ControlNet in the image modes, with a tiny random-weight ControlNet built from the tiny UNet's config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import sdplay
+from sdplay.cli import app
+from sdplay.controlnet import Control, control_map, parse_control
+from sdplay.output import read_parameters
+
+
+@pytest.fixture(scope="module")
+def tiny_controlnet(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(tiny_model / "unet")
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))  # down by 8, like the VAE
+    with torch.no_grad():  # ControlNets start with zero convolutions: give them weight, or control does nothing
+        for name, parameter in net.named_parameters():
+            if "zero_conv" in name or "mid_block" in name or "conditioning_embedding.conv_out" in name:
+                parameter.normal_(0, 0.5)
+    folder = tmp_path_factory.mktemp("controlnet") / "tiny-controlnet"
+    net.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def edges(tmp_path: Path) -> Path:
+    """A white square outline on black: a control map as is."""
+    pixels = np.zeros((64, 64, 3), np.uint8)
+    pixels[16:48, 16] = pixels[16:48, 47] = pixels[16, 16:48] = pixels[47, 16:48] = 255
+    path = tmp_path / "edges.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_control_syntax() -> None:
+    assert parse_control("canny:photo.png") == Control("canny", "photo.png", 1.0)
+    assert parse_control("none:C:/maps/pose.png:0.6") == Control("none", "C:/maps/pose.png", 0.6)
+
+
+def test_canny_finds_the_edges_of_a_square(tmp_path) -> None:
+    pixels = np.zeros((64, 64, 3), np.uint8)
+    pixels[16:48, 16:48] = 230
+    Image.fromarray(pixels).save(tmp_path / "square.png")
+    edges = np.asarray(control_map(Control("canny", str(tmp_path / "square.png")), (64, 64)))[..., 0]
+    assert set(np.unique(edges)) == {0, 255}
+    assert edges[16:48, 14:18].any() and not edges[24:40, 24:40].any()  # on the border, not inside
+
+
+def test_txt2img_follows_the_control_and_its_weight(tiny_model, tiny_controlnet, edges, tmp_path) -> None:
+    run = dict(model=str(tiny_model), steps=3, seed=1, device="cpu", control_model=str(tiny_controlnet))
+    plain = sdplay.generate("a cat", model=str(tiny_model), steps=3, seed=1, device="cpu").images[0]
+    off = sdplay.generate("a cat", control=f"none:{edges}:0", **run).images[0]
+    on = sdplay.generate("a cat", control=f"none:{edges}:1.0", outdir=tmp_path, **run)
+    assert np.array_equal(np.asarray(off), np.asarray(plain))  # weight 0: no control at all
+    assert not np.array_equal(np.asarray(on.images[0]), np.asarray(plain))
+    assert read_parameters(on.paths[0])["ControlNet"] == f"none:{edges}:1.0"
+
+
+def test_two_controls_img2img_and_a_resized_control_image(tiny_model, tiny_controlnet, edges, picture, caplog) -> None:
+    big = edges.parent / "big.png"
+    Image.open(edges).resize((128, 128)).save(big)
+    image = sdplay.generate(
+        "a cat",
+        mode="img2img",
+        init=str(picture),
+        model=str(tiny_model),
+        steps=4,
+        seed=1,
+        control=[f"none:{edges}:0.5", f"canny:{big}:0.8"],
+        control_model=str(tiny_controlnet),
+        control_start=0.2,
+        control_end=0.8,
+    ).images[0]
+    assert image.size == (64, 64)
+    assert "control image" in caplog.text and "resized from 128x128 to 64x64" in caplog.text
+
+
+def test_cli_flags_and_bad_controls(tiny_model, tiny_controlnet, edges, tmp_path) -> None:
+    base = ["txt2img", "a cat", "-m", str(tiny_model), "--steps", "2", "-o", str(tmp_path / "out")]
+    ok = CliRunner().invoke(app, [*base, "--control", f"none:{edges}", "--control-model", str(tiny_controlnet)])
+    assert ok.exit_code == 0, ok.output
+    cases = [
+        (["--control", f"edge:{edges}", "--control-model", str(tiny_controlnet)], "unknown preprocessor 'edge'"),
+        (["--control", str(edges), "--control-model", str(tiny_controlnet)], "is not TYPE:IMAGE[:WEIGHT]"),
+        (["--control", f"none:{edges}"], "give one control model for all controls"),
+        (["--control", f"none:{tmp_path}/missing.png", "--control-model", str(tiny_controlnet)], "not found"),
+        (["--control", f"none:{edges}", "--control-model", str(tmp_path / "nowhere")], "control model not found"),
+        (["--control", f"none:{edges}:5", "--control-model", str(tiny_controlnet)], "must be from 0 to 2"),
+        (
+            ["--control", f"none:{edges}", "--control-model", "x", "--control-start", "0.9", "--control-end", "0.1"],
+            "below",
+        ),
+    ]
+    for extra, message in cases:
+        result = CliRunner().invoke(app, [*base, *extra])
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], (extra, result.output)
