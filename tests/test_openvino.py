@@ -158,10 +158,10 @@ def test_a_model_openvino_cannot_convert_is_one_error_line_or_stays_on_pytorch_w
     pipe = load_model(str(tiny_model), device="cpu").base
     pipe.unet.set_attn_processor(SVDAttention())
     with pytest.raises(SdplayError) as info:
-        run_on_backend(pipe, "openvino", "openvino", "fp32", "tiny", str(tiny_model))
+        run_on_backend(pipe, "openvino", "openvino", "fp32", "tiny")
     message = str(info.value)
     assert "aten::linalg_svd" in message and "--backend pytorch" in message and "\n" not in message
-    assert run_on_backend(pipe, "openvino", "auto", "fp32", "tiny", str(tiny_model)) == "pytorch"
+    assert run_on_backend(pipe, "openvino", "auto", "fp32", "tiny") == "pytorch"
     assert type(pipe.vae.decoder).__name__ == "Decoder"  # nothing was swapped: the pipeline still runs on PyTorch
     pipe(prompt="x", num_inference_steps=1, height=64, width=64, output_type="np")
 

@@ -161,7 +161,7 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
             use_all_cores()
         base = _load_pipeline(source, dtype, options)
         adapt_pipeline(base, device, dtype, options)
-        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name, source.location)
+        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name)
         _LOADED[key] = Model(source, base, device, dtype, backend)
         on = f"OpenVINO, {'its pick of precision' if precision == 'auto' else precision}"
         log.info("loaded %s on %s (%s)", source.name, device, on if backend == "openvino" else dtype_name(dtype))

@@ -55,9 +55,7 @@ def choose_backend(name: str | None, device: torch.device, dtype: str | None, co
     return name
 
 
-def run_on_backend(
-    pipe: Any, backend: str, requested: str | None, dtype: str | None, model_name: str, location: str
-) -> str:
+def run_on_backend(pipe: Any, backend: str, requested: str | None, dtype: str | None, model_name: str) -> str:
     """Move the pipeline's heavy components onto the backend; returns the backend that runs them.
 
     With `auto`, a model OpenVINO cannot convert stays on PyTorch (one warning line); asked for
@@ -67,7 +65,7 @@ def run_on_backend(
     from .openvino import run_on_openvino
 
     try:
-        run_on_openvino(pipe, dtype, model_name, location)
+        run_on_openvino(pipe, dtype, model_name)
     except SdplayError as exc:
         if check_backend_name(requested) != "auto":
             raise

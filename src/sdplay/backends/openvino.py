@@ -246,7 +246,7 @@ class VAEHalf(torch.nn.Module):
         return (self._example,)
 
 
-def run_on_openvino(pipe: Any, dtype: str | None, model_name: str, location: str) -> None:
+def run_on_openvino(pipe: Any, dtype: str | None, model_name: str) -> None:
     """Convert (or take from the cache) and compile every heavy component, then swap them in.
 
     Nothing is swapped until every component has converted, so a failure leaves a working
@@ -255,7 +255,9 @@ def run_on_openvino(pipe: Any, dtype: str | None, model_name: str, location: str
     if (dtype or "auto").lower() in PRECISIONS:
         config["INFERENCE_PRECISION_HINT"] = PRECISIONS[dtype.lower()]
     installs: list[Callable[[], None]] = []
-    place = _slug(model_name) + "-" + hashlib.blake2b(location.encode(), digest_size=4).hexdigest()
+    # one folder per model name: a model converted again (new weights, a temporary copy elsewhere) replaces
+    # its stale entries instead of piling up gigabytes; two models of one name take turns at a reconversion
+    place = _slug(model_name)
     with failing_as(model_name, "unet"):
         unet_core = UNetCore(pipe.unet)
     unet_run = convert(unet_core, "unet", model_name, place, pipe.unet.config, config)
@@ -289,7 +291,7 @@ def convert(
     module: Any, component: str, model_name: str, place: str, model_config: Any, config: dict[str, Any]
 ) -> Compiled:
     """The component as OpenVINO will run it, converted now or read from the cache (`place` names
-    the model's folder there: its name and where it came from)."""
+    the model's folder there)."""
     ov = openvino()
     key = fingerprint(module, component, model_config)
     folder = cache_root() / place / f"{component}-{key}"
