@@ -149,16 +149,51 @@ def test_bad_flags_are_one_error_line_and_exit_2(args) -> None:
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
 
 
-def test_a_missing_file_is_reported_before_the_model_libraries_are_imported(tmp_path) -> None:
+HEAVY_LIBRARIES = {"torch", "diffusers", "transformers", "scipy", "peft", "accelerate", "openvino"}
+
+
+def modules_imported_by(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
+    """Run `sdplay ARGS` in a fresh interpreter: its exit code, the heavy libraries it imported, its stderr."""
     check = (
-        "import sys\n"
+        "import json, sys\n"
         "from sdplay.cli import main\n"
-        "sys.argv = ['sdplay', 'img2img', 'x', '--init', 'missing.png', '--model', 'mini']\n"
+        f"sys.argv = ['sdplay', *{args!r}]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
-        "    print(exit.code, sorted({'diffusers', 'transformers'} & set(sys.modules)))\n"
+        f"    print(exit.code, json.dumps(sorted(set({sorted(HEAVY_LIBRARIES)!r}) & set(sys.modules))))\n"
     )
-    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert result.stdout.split("\n")[0] == "2 []", result.stdout + result.stderr  # no 3-4 s wait for their imports
-    assert result.stderr.startswith("error: init image not found: missing.png")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=cwd)
+    code, _, imported = result.stdout.strip().splitlines()[-1].partition(" ")
+    return int(code), set(json.loads(imported)), result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--help"], 0),
+        (["models"], 0),
+        (["txt2img", "x", "--steps", "0"], 2),
+        (["txt2img", "x", "--scheduler", "nonsense"], 2),
+        (["info", "--device", "tpu"], 2),
+        (["info", "--dtype", "fp8"], 2),
+    ],
+)
+def test_listing_and_input_errors_import_no_model_library(args, code, tmp_path) -> None:
+    exit_code, imported, stderr = modules_imported_by(args, tmp_path)
+    assert exit_code == code, stderr
+    assert imported == set(), f"sdplay {' '.join(args)} imported {sorted(imported)}"  # each costs seconds
+
+
+def test_info_imports_only_what_it_reports_on(tmp_path) -> None:
+    exit_code, imported, stderr = modules_imported_by(["info"], tmp_path)
+    assert exit_code == 0, stderr
+    assert imported == {"torch", "openvino"}  # the device, OpenVINO's pick; other versions come from package metadata
+
+
+def test_a_missing_file_is_reported_before_the_model_libraries_are_imported(tmp_path) -> None:
+    exit_code, imported, stderr = modules_imported_by(
+        ["img2img", "x", "--init", "missing.png", "--model", "mini"], tmp_path
+    )
+    assert exit_code == 2 and not imported & {"diffusers", "transformers"}  # no 3-4 s wait for their imports
+    assert stderr.startswith("error: init image not found: missing.png")

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sdplay.errors import SdplayError
-from sdplay.models import ALIASES, load_model, resolve_spec
+from sdplay.models import load_model
+from sdplay.specs import ALIASES, resolve_spec
 
 
 def test_spec_forms(tiny_model, tiny_checkpoint, monkeypatch) -> None:

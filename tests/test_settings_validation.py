@@ -75,7 +75,7 @@ def error_of(make) -> str:
         ({"mode": "img2img"}, "init: img2img needs an init image"),
         ({"mode": "inpaint", "init": "x.png"}, "mask: inpaint needs a mask image"),
         ({"scheduler": "warp_drive"}, "scheduler: unknown scheduler 'warp_drive'"),
-        ({"colour": "red"}, "unknown setting(s) colour; known: attention_slicing, batch_size,"),
+        ({"colour": "red"}, "unknown setting(s) colour; known: attention_slicing, backend, batch_size,"),
         (
             {"steps": 0, "num": 0, "guidance": NAN},
             "steps: must be a whole number from 1 to 1000, got 0 (and 2 more problems)",

@@ -18,21 +18,25 @@ def cached_models() -> list[tuple[str, int]]:
 
 
 def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str, str]:
-    import diffusers
-    import torch
-    import transformers
+    """What sdplay would run on; library versions come from their package metadata, so only torch
+    (to find the device) is imported."""
+    from importlib.metadata import version
 
     from . import __version__
-    from .devices import cpu_has_native_bf16, dtype_name, resolve_device, resolve_dtype
-    from .models import default_model_spec
+    from .backends import describe_openvino
+    from .devices import check_dtype_name, cpu_has_native_bf16, dtype_name, resolve_device, resolve_dtype
+    from .specs import default_model_spec
 
+    check_dtype_name(dtype)  # a typo is reported before torch's import (resolve_device checks its own)
     chosen = resolve_device(device)
+    import torch
+
     info = {
         "sdplay": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
+        "diffusers": version("diffusers"),
+        "transformers": version("transformers"),
         "device": str(chosen),
         "dtype": dtype_name(resolve_dtype(dtype, chosen)),
         "cpu threads": str(torch.get_num_threads()),
@@ -42,6 +46,7 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
     if chosen.type == "cpu":
         native_message = "native: --dtype bf16 runs SD-size models about 2x faster; 3D depth runs in bf16"
         info["cpu bf16"] = native_message if cpu_has_native_bf16() else "not native"
+        info["openvino"] = describe_openvino()
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)
         info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"

@@ -70,6 +70,7 @@ COMMON: list[tuple[inspect.Parameter, str | None]] = [
     ),
     (_opt(str | None, None, "--device", help="auto, cpu, cuda or mps."), "device"),
     (_opt(str | None, None, "--dtype", help="auto, fp32, fp16 or bf16."), "dtype"),
+    (_opt(str | None, None, "--backend", help="pytorch, openvino (CPU) or auto."), "backend"),
     (
         _opt(bool | None, None, "--safety-checker/--no-safety-checker", help="Use the model's safety checker."),
         "safety_checker",
@@ -265,7 +266,7 @@ def models(
     """List the model aliases and the models already in the local Hugging Face cache."""
     setup_logging(False, debug)
     from .catalog import cached_models
-    from .models import ALIASES
+    from .specs import ALIASES
 
     out = Console(highlight=False)
     out.print("[bold]aliases[/bold]")
@@ -401,6 +402,7 @@ def animate(
     video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
     dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="pytorch, openvino (CPU) or auto.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Hugging Face token.")] = None,
     local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
@@ -408,7 +410,7 @@ def animate(
 ) -> None:
     """Deforum-style animation (2D, 3D, Video Input, Interpolation) from settings files."""
     setup_logging(quiet, debug)
-    flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype}
+    flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype, "backend": backend}
     options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
 
     def run_all() -> None:

@@ -9,17 +9,40 @@ it) rather than the default. The depth model of 3D animations is the exception (
 
 from __future__ import annotations
 
-import torch
+import re
+from typing import TYPE_CHECKING
 
 from .errors import SdplayError
 
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported by the functions that need it: settings check these names before anything loads
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "gpu", "mps")
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # our names -> torch's
+
+
+def check_device_name(name: str | None) -> str:
+    """The device name in lower case, or an error naming the choices (no torch needed)."""
+    name = (name or "auto").lower()
+    if name not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", name):
+        raise SdplayError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    return name
+
+
+def check_dtype_name(name: str | None) -> str:
+    """The dtype name in lower case, or an error naming the choices (no torch needed)."""
+    name = (name or "auto").lower()
+    if name != "auto" and name not in DTYPES:
+        raise SdplayError(f"unknown dtype {name!r}; choose one of auto, {', '.join(DTYPES)}")
+    return name
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn `auto|cpu|cuda|gpu|mps` (or `cuda:N`) into a device that exists here."""
-    name = (name or "auto").lower()
+    name = check_device_name(name)
+    import torch
+
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -36,23 +59,23 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.backends.mps.is_available():
             raise SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
         return torch.device("mps")
-    if name == "cpu":
-        return torch.device("cpu")
-    raise SdplayError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    return torch.device("cpu")
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     """`auto` is fp16 on CUDA and MPS (what SD checkpoints are published in) and fp32 on the CPU."""
-    name = (name or "auto").lower()
+    name = check_dtype_name(name)
+    import torch
+
     if name == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
-    if name not in DTYPES:
-        raise SdplayError(f"unknown dtype {name!r}; choose one of auto, {', '.join(DTYPES)}")
-    return DTYPES[name]
+    return getattr(torch, DTYPES[name])
 
 
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX: bf16 matmuls run at up to twice the fp32 rate instead of being emulated."""
+    import torch
+
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
@@ -61,18 +84,22 @@ def depth_dtype(requested: str, device: torch.device, model_dtype: torch.dtype) 
     the dtype was left to `auto`. The depth pass is most of a 3D frame on the CPU (Depth Anything V2
     Small at 518 pixels: 0.8 s fp32, 0.6 s bf16 on a 2-core Zen 4), and its map only steers a warp
     after being ranked (histogram-equalised), which bf16's rounding barely moves."""
+    import torch
+
     native = device.type == "cpu" and model_dtype == torch.float32 and cpu_has_native_bf16()
     return torch.bfloat16 if (requested or "auto").lower() == "auto" and native else model_dtype
 
 
 def dtype_name(dtype: torch.dtype) -> str:
-    return {v: k for k, v in DTYPES.items()}[dtype]
+    return {v: k for k, v in DTYPES.items()}[str(dtype).removeprefix("torch.")]
 
 
 def use_all_cores() -> None:
     """Let torch use every core on the CPU (its default can be lower inside containers),
     unless the user chose a thread count with OMP_NUM_THREADS."""
     import os
+
+    import torch
 
     if os.environ.get("OMP_NUM_THREADS"):
         return
@@ -89,6 +116,8 @@ def default_batch_size(device: torch.device, pixels: int, limit: bool = False) -
     if limit:
         return 1
     if device.type == "cuda":
+        import torch
+
         total = torch.cuda.get_device_properties(device).total_memory
         return 8 if total >= 12 * 2**30 else 4
     if pixels <= 128 * 128:

@@ -1,127 +1,53 @@
-"""Model specs -> loaded pipelines, loaded once per process and shared between modes.
+"""Model specs (see specs.py) -> loaded pipelines, loaded once per process and shared between modes.
 
-A spec is an alias from ALIASES, a hub id (`org/name[@revision]`), a local diffusers folder or a
-single `.safetensors`/`.ckpt` file. The weights are loaded once; img2img and inpaint pipelines are
-derived with `from_pipe`, which shares the modules instead of loading them again.
+The weights are loaded once; img2img and inpaint pipelines are derived with `from_pipe`, which
+shares the modules instead of loading them again.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from .backends import choose_backend, run_on_backend
 from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
 from .quiet import mute_diffusers_bars
-from .runtime import adapt_pipeline, pin_execution_device
-from .settings import ModelSettings
+from .runtime import LoadOptions, adapt_pipeline, is_sdxl, pin_execution_device
+from .specs import ModelSource, resolve_spec
 
 log = logging.getLogger("sdplay")
 
-MINI_DIR = Path(__file__).parent / "mini" / "model"
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-
-
-@dataclass(frozen=True)
-class Alias:
-    """A short name for a well-known model, with the defaults it is meant to be used with."""
-
-    location: str
-    about: str
-    steps: int = 25
-    guidance: float = 7.5
-    scheduler: str | None = None
-
-
-ALIASES: dict[str, Alias] = {
-    "mini": Alias(str(MINI_DIR), "bundled 64x64 shapes model, offline, trained by sdplay.mini.train", 20, 5.0),
-    "sd15": Alias("stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5, 512x512"),
-    "sd14": Alias("CompVis/stable-diffusion-v1-4", "Stable Diffusion 1.4, 512x512"),
-    "sd15-inpaint": Alias("stable-diffusion-v1-5/stable-diffusion-inpainting", "SD 1.5 inpainting (9-channel)"),
-    "sd21": Alias("stabilityai/stable-diffusion-2-1", "Stable Diffusion 2.1, 768x768"),
-    "sd21-base": Alias("stabilityai/stable-diffusion-2-1-base", "Stable Diffusion 2.1 base, 512x512"),
-    "sd2-inpaint": Alias("stabilityai/stable-diffusion-2-inpainting", "SD 2 inpainting (9-channel)"),
-    "sdxl": Alias("stabilityai/stable-diffusion-xl-base-1.0", "SDXL base 1.0, 1024x1024", 30, 7.0),
-    "sd-turbo": Alias("stabilityai/sd-turbo", "SD-Turbo, 1-4 steps, no guidance", 1, 0.0, "euler_a"),
-    "sdxl-turbo": Alias("stabilityai/sdxl-turbo", "SDXL-Turbo, 1-4 steps, no guidance", 1, 0.0, "euler_a"),
+# The diffusers pipeline class of each mode, per model family; importing only the one a run needs
+# spares the second or more that diffusers' auto-pipeline module takes to import every family it knows.
+PIPELINE_CLASSES: dict[str, dict[str, str]] = {
+    "sd": {
+        "txt2img": "StableDiffusionPipeline",
+        "img2img": "StableDiffusionImg2ImgPipeline",
+        "inpaint": "StableDiffusionInpaintPipeline",
+    },
+    "sdxl": {
+        "txt2img": "StableDiffusionXLPipeline",
+        "img2img": "StableDiffusionXLImg2ImgPipeline",
+        "inpaint": "StableDiffusionXLInpaintPipeline",
+    },
 }
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model's weights come from, and the name recorded in image metadata."""
-
-    kind: str  # "folder" | "file" | "hub"
-    location: str
-    name: str
-    revision: str | None = None
-    alias: Alias | None = None
-
-
-def is_missing_path(spec: str) -> bool:
-    """A spec written as a file or folder path (not a hub id) that does not exist here."""
-    path = Path(spec).expanduser()
-    looks_like_path = path.suffix.lower() in CHECKPOINT_SUFFIXES or spec.startswith((".", "/", "~"))
-    return looks_like_path and not path.exists()
-
-
-def default_model_spec() -> str:
-    return os.environ.get("SDPLAY_MODEL") or "sd15"
-
-
-def resolve_spec(spec: str | None) -> ModelSource:
-    """Classify a model spec without touching the network."""
-    spec = (spec or default_model_spec()).strip()
-    alias = ALIASES.get(spec.lower())
-    if alias is not None:
-        if spec.lower() == "mini":
-            if not (MINI_DIR / "model_index.json").exists():
-                raise SdplayError(f"the bundled mini model is missing from this install ({MINI_DIR})")
-            return ModelSource("folder", str(MINI_DIR), "mini", alias=alias)
-        return ModelSource("hub", alias.location, spec.lower(), alias=alias)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "model_index.json").exists():
-            raise SdplayError(f"{spec} is a folder but not a diffusers model (no model_index.json in it)")
-        return ModelSource("folder", str(path), path.name)
-    if path.is_file():
-        if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-            raise SdplayError(f"{spec} is not a model checkpoint (expected one of {', '.join(CHECKPOINT_SUFFIXES)})")
-        return ModelSource("file", str(path), path.name)
-    if is_missing_path(spec):
-        raise SdplayError(f"model file or folder not found: {spec}")
-    if HUB_ID.match(spec):
-        repo, _, revision = spec.partition("@")
-        return ModelSource("hub", repo, repo, revision=revision or None)
-    raise SdplayError(
-        f"unknown model {spec!r}: use an alias ({', '.join(ALIASES)}), a hub id like org/name, "
-        "a local diffusers folder or a .safetensors/.ckpt file"
-    )
-
-
-class LoadOptions(ModelSettings):
-    """How to load and run the weights (ModelSettings), plus the credentials to reach the hub,
-    which are never recorded in a run's settings.json."""
-
-    token: str | None = None
-    local_only: bool = False
 
 
 class Model:
     """One set of loaded weights and the pipelines of every mode derived from it."""
 
-    def __init__(self, source: ModelSource, base: Any, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, source: ModelSource, base: Any, device: torch.device, dtype: torch.dtype, backend: str = "pytorch"
+    ) -> None:
         self.source = source
         self.device = device
         self.dtype = dtype
+        self.backend = backend
         self.base = base
         self.original_scheduler = base.scheduler
         self._pipelines: dict[str, Any] = {}
@@ -179,14 +105,13 @@ class Model:
                     f"{self.name} is an inpainting model (9-channel UNet) and can only inpaint; "
                     f"use a regular model for {mode}"
                 )
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+            import diffusers
 
-            auto = {
-                "txt2img": AutoPipelineForText2Image,
-                "img2img": AutoPipelineForImage2Image,
-                "inpaint": AutoPipelineForInpainting,
-            }[mode]
-            pipe = auto.from_pipe(self.base)
+            cls = getattr(diffusers, PIPELINE_CLASSES["sdxl" if is_sdxl(self.base) else "sd"][mode])
+            # every component carries over as it is: from_pipe alone drops one whose class differs from
+            # the signature's (a tiny VAE for AutoencoderKL)
+            accepted = inspect.signature(cls.__init__).parameters
+            pipe = cls.from_pipe(self.base, **{k: v for k, v in self.base.components.items() if k in accepted})
             pipe.set_progress_bar_config(disable=True)
             pin_execution_device(pipe, self.device)
             self._pipelines[mode] = pipe
@@ -225,9 +150,12 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     options = options or LoadOptions(**kwargs)
     source = resolve_spec(spec)
     device = resolve_device(options.device)
-    dtype = resolve_dtype(options.dtype, device)
-    shared = options.model_copy(update={"model": None, "token": None, "local_only": False, "device": "", "dtype": ""})
-    key = (source, str(device), dtype, shared)
+    backend = choose_backend(options.backend, device, options.dtype, options.compile)
+    # OpenVINO takes float32 weights and computes in the precision --dtype asks of it
+    dtype = torch.float32 if backend == "openvino" else resolve_dtype(options.dtype, device)
+    precision = options.dtype if backend == "openvino" else ""
+    cleared = {"model": None, "token": None, "local_only": False, "device": "", "dtype": precision, "backend": backend}
+    key = (source, str(device), dtype, options.model_copy(update=cleared))
     if key not in _LOADED:
         while len(_LOADED) >= max(1, KEEP_MODELS):
             del _LOADED[next(iter(_LOADED))]  # free the least recently used weights before loading more
@@ -235,8 +163,10 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
             use_all_cores()
         base = _load_pipeline(source, dtype, options)
         adapt_pipeline(base, device, dtype, options)
-        _LOADED[key] = Model(source, base, device, dtype)
-        log.info("loaded %s on %s (%s)", source.name, device, dtype_name(dtype))
+        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name)
+        _LOADED[key] = Model(source, base, device, dtype, backend)
+        on = f"OpenVINO, {'its pick of precision' if precision == 'auto' else precision}"
+        log.info("loaded %s on %s (%s)", source.name, device, on if backend == "openvino" else dtype_name(dtype))
     _LOADED[key] = _LOADED.pop(key)  # now the most recently used
     return _LOADED[key]
 
@@ -251,8 +181,6 @@ def unload_all() -> None:
 
 
 def _load_pipeline(source: ModelSource, dtype: torch.dtype, options: LoadOptions) -> Any:
-    import diffusers.pipelines.auto_pipeline  # noqa: F401  imported with the weights: mode switches then cost no import
-
     mute_diffusers_bars()
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not options.safety_checker:

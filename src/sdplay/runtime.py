@@ -7,18 +7,25 @@ channels_last on CUDA); the memory savers trade speed for memory and are off unl
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .errors import SdplayError
-
-if TYPE_CHECKING:
-    from .models import LoadOptions
+from .settings import ModelSettings
+from .specs import is_missing_path
 
 log = logging.getLogger("sdplay")
 
 TINY_VAES = {"sd": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}
+
+
+class LoadOptions(ModelSettings):
+    """How to load and run the weights (ModelSettings), plus the credentials to reach the hub,
+    which are never recorded in a run's settings.json."""
+
+    token: str | None = None
+    local_only: bool = False
 
 
 def adapt_pipeline(pipe: Any, device: torch.device, dtype: torch.dtype, options: LoadOptions) -> None:
@@ -128,8 +135,6 @@ def load_lora(pipe: Any, spec: str, scale: float, options: LoadOptions) -> None:
         import peft  # noqa: F401  diffusers needs it for LoRA
     except ImportError as exc:
         raise SdplayError("--lora needs the peft package: pip install 'sdplay[lora]'") from exc
-    from .models import is_missing_path  # models imports this module
-
     if is_missing_path(spec):
         raise SdplayError(f"could not load LoRA {spec!r}: file or folder not found")
     try:

@@ -37,7 +37,8 @@ from .errors import SdplayError
 from .schedulers import canonical_sampler
 
 if TYPE_CHECKING:
-    from .models import LoadOptions, Model
+    from .models import Model
+    from .runtime import LoadOptions
 
 log = logging.getLogger("sdplay")
 
@@ -91,6 +92,7 @@ def _lower_case(value: Any) -> Any:
 PathText = Annotated[str, BeforeValidator(_path_as_text)]  # a file name; a pathlib.Path is welcome too
 DeviceName = Annotated[str, BeforeValidator(_lower_case), Field(pattern=r"^(auto|cpu|gpu|mps|cuda(:[0-9]+)?)$")]
 DtypeName = Annotated[Literal["auto", "fp32", "fp16", "bf16"], BeforeValidator(_lower_case)]
+BackendName = Annotated[Literal["auto", "pytorch", "openvino"], BeforeValidator(_lower_case)]
 SamplerName = Annotated[str, AfterValidator(_known_sampler)]  # any accepted spelling -> our canonical name
 
 
@@ -292,6 +294,11 @@ class ModelSettings(Settings):
         json_schema_extra={"x-allowed": "one of auto, cpu, cuda, cuda:N, gpu, mps"},
     )
     dtype: DtypeName = Field("auto", description="auto (fp16 on a GPU, fp32 on the CPU), fp32, fp16 or bf16.")
+    backend: BackendName = Field(
+        "pytorch",
+        description="Where the model runs: pytorch, openvino (CPU: pip install 'sdplay[openvino]'; --dtype auto "
+        "lets it pick bf16 or fp32) or auto (OpenVINO on a CPU when installed).",
+    )
     limit: bool = Field(False, description="Keep memory low: offload, attention and VAE slicing.")
     cpu_offload: bool = Field(False, description="CUDA: keep each model on the CPU until it runs.")
     sequential_offload: bool = Field(False, description="CUDA: offload layer by layer (least memory).")
@@ -308,7 +315,7 @@ class ModelSettings(Settings):
 
     def load_options(self, token: str | None = None, local_only: bool = False) -> LoadOptions:
         """These settings plus the credentials, which are never recorded."""
-        from .models import LoadOptions
+        from .runtime import LoadOptions
 
         return LoadOptions(**self.model_options(), token=token, local_only=local_only)
 

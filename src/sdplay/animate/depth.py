@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SdplayError, is_out_of_memory
-from ..models import is_missing_path
+from ..specs import is_missing_path
 
 log = logging.getLogger("sdplay")
 
