@@ -385,7 +385,8 @@ def parse_json(text: str | bytes, what: str) -> Any:
 
 def describe_models(config: ServerConfig) -> dict[str, Any]:
     from ..catalog import cached_models
-    from ..models import ALIASES, default_model_spec, loaded_models
+    from ..models import loaded_models
+    from ..specs import ALIASES, default_model_spec
 
     return {
         "default": config.model or default_model_spec(),

@@ -103,7 +103,7 @@ class PathPolicy:
 
     def check_model(self, key: str, value: Any) -> None:
         """Beyond loopback a model key is an alias, a hub id or the server's own model: never a local path."""
-        from ..models import ALIASES, HUB_ID
+        from ..specs import ALIASES, HUB_ID
 
         if value in (None, "") or value == self.default_model:
             return

@@ -574,7 +574,7 @@ def gallery_path(value: Any) -> str | None:
 
 
 def model_choices(server: Server) -> list[str]:
-    from ..models import ALIASES
+    from ..specs import ALIASES
 
     default = server.config.model
     return ([default] if default and default not in ALIASES else []) + list(ALIASES)
