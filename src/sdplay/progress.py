@@ -16,20 +16,25 @@ from .engine import CancelToken
 from .engine import events as ev
 
 
+def terminal_bars(console: Console, enabled: bool) -> Progress:
+    """sdplay's progress bars on stderr: what, bar, done/total, time left; gone when finished."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=True,
+    )
+
+
 class ProgressBar:
     """Listens for Progress events and shows them as a bar on stderr; does nothing when disabled."""
 
     def __init__(self, console: Console, enabled: bool = True, label: str = "image") -> None:
         self.label = label
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not enabled,
-            transient=True,
-        )
+        self.progress = terminal_bars(console, enabled)
         self.task = self.progress.add_task("starting", total=None)
         self.started = False
 

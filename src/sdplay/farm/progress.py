@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..engine import events as ev
+from ..progress import terminal_bars
 from .local import BatchListener
 from .manifest import JobRecord
 
@@ -18,15 +18,7 @@ class BatchBar(BatchListener):
     """Two bars on stderr (jobs, then the running job's steps); one info line per finished job."""
 
     def __init__(self, console: Console, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not enabled,
-            transient=True,
-        )
+        self.progress = terminal_bars(console, enabled)
         self.jobs = self.progress.add_task("jobs", total=None)
         self.steps = self.progress.add_task("", total=None)
         self.label = ""
