@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import SdplayError
+from .errors import SdplayError, import_extra
 
 log = logging.getLogger("sdplay")
 
@@ -65,11 +65,7 @@ def control_map(control: Control, size: tuple[int, int]) -> Image.Image:
 
 
 def _import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:
-        raise SdplayError(f"the canny preprocessor needs OpenCV: {EXTRA_HINT}") from exc
-    return cv2
+    return import_extra("cv2", f"the canny preprocessor needs OpenCV: {EXTRA_HINT}")
 
 
 def load_controlnet(spec: str, dtype: Any, token: str | None, local_only: bool) -> Any:

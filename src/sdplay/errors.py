@@ -7,6 +7,9 @@ keeps its traceback.
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import ModuleType
+
 EXIT_USER_ERROR = 2
 
 
@@ -38,3 +41,12 @@ class out_of_memory_as_user_error:  # noqa: N801 - used as a context manager, re
         if exc is not None and not isinstance(exc, SdplayError) and is_out_of_memory(exc):
             raise SdplayError(f"out of memory: {OOM_HINT}") from exc
         return False
+
+
+def import_extra(module: str, message: str) -> ModuleType:
+    """An optional dependency, imported only when a feature needs it; missing, it is one line saying how to
+    install it (`message`, e.g. "--ray needs Ray: pip install 'sdplay[farm]'")."""
+    try:
+        return import_module(module)
+    except ImportError as exc:
+        raise SdplayError(message) from exc

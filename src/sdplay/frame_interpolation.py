@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
-from .errors import SdplayError
+from .errors import SdplayError, import_extra
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
 from .settings import FramesPerSecond, PathText, Settings
 
@@ -58,11 +58,7 @@ class InterpolateSettings(Settings):
 
 
 def import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:
-        raise SdplayError(f"frame interpolation needs OpenCV: {EXTRA_HINT}") from exc
-    return cv2
+    return import_extra("cv2", f"frame interpolation needs OpenCV: {EXTRA_HINT}")
 
 
 class FlowInterpolator:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .errors import SdplayError
+from .errors import SdplayError, import_extra
 from .settings import ModelSettings
 from .specs import is_missing_path
 
@@ -131,10 +131,7 @@ def load_tiny_vae(pipe: Any, spec: str, dtype: torch.dtype, options: LoadOptions
 
 def load_lora(pipe: Any, spec: str, scale: float, options: LoadOptions) -> None:
     """Load LoRA weights (a file, folder or hub id) and fuse them, so steps cost what they did before."""
-    try:
-        import peft  # noqa: F401  diffusers needs it for LoRA
-    except ImportError as exc:
-        raise SdplayError("--lora needs the peft package: pip install 'sdplay[lora]'") from exc
+    import_extra("peft", "--lora needs the peft package: pip install 'sdplay[lora]'")  # diffusers needs it for LoRA
     if is_missing_path(spec):
         raise SdplayError(f"could not load LoRA {spec!r}: file or folder not found")
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SdplayError
+from .errors import import_extra
 
 log = logging.getLogger("sdplay")
 
@@ -204,8 +204,4 @@ def _plain_text(prompt: str, clean: Callable[[str], str] | None) -> str:
 
 
 def import_compel() -> Any:
-    try:
-        import compel
-    except ImportError as exc:
-        raise SdplayError(f"weighted and long prompts need compel: {EXTRA_HINT}") from exc
-    return compel
+    return import_extra("compel", f"weighted and long prompts need compel: {EXTRA_HINT}")

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from ..errors import SdplayError
+from ..errors import SdplayError, import_extra
 
 log = logging.getLogger("sdplay")
 
@@ -44,13 +44,9 @@ _core: Any = None
 
 def openvino() -> Any:
     """The openvino module, or the one-line way to install it."""
-    try:
-        import openvino as ov
-    except ImportError as exc:
-        from . import INSTALL_HINT
+    from . import INSTALL_HINT
 
-        raise SdplayError(f"--backend openvino needs OpenVINO: {INSTALL_HINT}") from exc
-    return ov
+    return import_extra("openvino", f"--backend openvino needs OpenVINO: {INSTALL_HINT}")
 
 
 def core() -> Any:

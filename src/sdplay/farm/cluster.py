@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image
 
 from ..engine import CancelToken
-from ..errors import SdplayError
+from ..errors import SdplayError, import_extra
 from ..output import RunFolder
 from .local import VIDEO_MODES, BatchListener, model_key, record_failure
 from .manifest import JobRecord, Manifest
@@ -35,11 +35,7 @@ WAIT_S = 0.2  # how often the driver looks at the cancel token while shares run
 
 
 def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise SdplayError(f"--ray needs Ray, an optional extra: {INSTALL}") from None
-    return ray
+    return import_extra("ray", f"--ray needs Ray, an optional extra: {INSTALL}")
 
 
 class FarmWorker:

@@ -6,7 +6,7 @@ import logging
 import socket
 from dataclasses import replace
 
-from ..errors import SdplayError
+from ..errors import SdplayError, import_extra
 from .config import ServerConfig
 
 log = logging.getLogger("sdplay")
@@ -47,16 +47,12 @@ def preload(config: ServerConfig) -> None:
 
 def serve(config: ServerConfig, page: bool) -> None:
     """Serve until Ctrl-C; prints the address once the socket listens (`--port 0` picks a free port)."""
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn
-    except ImportError:
-        raise SdplayError('the server needs its extra: pip install "sdplay[server]"') from None
+    for module in ("fastapi", "uvicorn"):
+        import_extra(module, 'the server needs its extra: pip install "sdplay[server]"')
     if page:
-        try:
-            import gradio  # noqa: F401
-        except ImportError:
-            raise SdplayError('the web page needs its extra: pip install "sdplay[ui]"') from None
+        import_extra("gradio", 'the web page needs its extra: pip install "sdplay[ui]"')
+    import uvicorn
+
     sock = listen(config.host, config.port)
     config = replace(config, port=sock.getsockname()[1])
     app, server = build(config, page)
