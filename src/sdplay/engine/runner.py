@@ -21,7 +21,7 @@ from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunF
 from .control import CancelToken, JobCancelled
 from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
 from .job import Job
-from .modes import Outline, Plan, mode_runner
+from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
 
 log = logging.getLogger("sdplay")
@@ -114,7 +114,7 @@ class _RunState:
             made_by = recorded.get("mode", "animate")  # animate's settings are Deforum's keys, without a mode
             if made_by != job.mode:
                 raise SdplayError(f"--resume {folder.path}: that is a {made_by} run, not {job.mode}")
-            settings = Job.from_dict(job.mode, recorded).settings
+            settings = settings_class(job.mode).from_dict(recorded)
         elif job.write:
             check_output_root(job.outdir)
         inputs = mode.read_inputs(settings, dict(job.given))
