@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 
 from .errors import EXIT_USER_ERROR, SdplayError
+from .lean_imports import hide_unused
 
 app = typer.Typer(
     name="sdplay",
@@ -237,6 +238,7 @@ def run_image_mode(mode: str, values: dict[str, Any]) -> None:
     from .engine import Job
 
     settings = settings_from(mode, values, values.get("config"))
+    hide_unused(lora=bool(settings.lora))
     job = Job(mode, settings, outdir=values.get("outdir"), token=values.get("token"), local_only=values["local_only"])
     result = run_job(job, values["quiet"], "image")
     if result.run_dir is not None and not values["quiet"]:
@@ -349,6 +351,7 @@ def run_dream_command(values: dict[str, Any]) -> None:
     if resume and values.get("prompts"):
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
     settings = None if resume else dream_settings_from(values, values.get("config"))
+    hide_unused(lora=settings is None or bool(settings.lora))  # a resumed run's LoRA is read later
     ignored = [
         "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
     ]

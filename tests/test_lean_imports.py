@@ -1,0 +1,71 @@
+"""Start-up: a run imports the model classes it uses, not every one its libraries know.
+
+Each check runs in a fresh interpreter: what a process has imported cannot be undone.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tiny_models import save_tiny_lora
+
+# one module each of what a Stable Diffusion run does not use, and peft (LoRA only)
+UNUSED = [
+    "diffusers.models.unets.unet_motion_model",
+    "diffusers.models.transformers.transformer_flux",
+    "diffusers.models.autoencoders.autoencoder_kl_wan",
+    "diffusers.models.controlnets.controlnet_flux",
+    "scipy.stats.distributions",
+    "peft",
+]
+
+
+def run_python(code: str, cwd: Path) -> list:
+    """Run code in a fresh interpreter; it prints one JSON line last."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_cli(args: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """`sdplay ARGS` in a fresh interpreter: its exit code and which of UNUSED it imported."""
+    code = (
+        "import json, sys\n"
+        "from sdplay.cli import main\n"
+        f"sys.argv = ['sdplay', *{args!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        f"    print(json.dumps([exit.code, [m for m in {UNUSED!r} if sys.modules.get(m)]]))\n"
+    )
+    code_, imported = run_python(code, cwd)
+    return code_, imported
+
+
+def test_a_txt2img_imports_none_of_the_model_classes_it_does_not_use(tmp_path) -> None:
+    exit_code, imported = run_cli(["txt2img", "a red circle", "--model", "mini", "--steps", "2", "-q"], tmp_path)
+    assert exit_code == 0
+    assert imported == []
+
+
+def test_a_txt2img_with_a_lora_still_loads_it(tiny_model, tmp_path) -> None:
+    lora = save_tiny_lora(tiny_model, tmp_path)
+    args = ["txt2img", "x", "--model", str(tiny_model), "--steps", "2", "--lora", str(lora), "-q"]
+    exit_code, imported = run_cli(args, tmp_path)
+    assert exit_code == 0 and "peft" in imported
+
+
+def test_the_deferred_packages_still_give_every_name_they_define(tmp_path) -> None:
+    names = run_python(
+        "import json, sys, sdplay\n"
+        "import diffusers.models.unets.unet_2d_condition\n"  # a submodule alone: the package's __init__ waits
+        "waited = 'diffusers.models.unets.unet_motion_model' not in sys.modules\n"
+        "from diffusers.models.unets import UNetMotionModel\n"  # a name of the package: its __init__ runs
+        "import scipy.stats\n"
+        "print(json.dumps([waited, UNetMotionModel.__name__, round(float(scipy.stats.norm.cdf(0.0)), 3)]))\n",
+        tmp_path,
+    )
+    assert names == [True, "UNetMotionModel", 0.5]
