@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+import sdplay
+
 from sdplay.errors import SdplayError
 from sdplay.models import load_model
 from sdplay.specs import ALIASES, resolve_spec
@@ -41,6 +43,14 @@ def test_weights_load_once_and_modes_share_them(tiny_model) -> None:
     assert type(inpaint).__name__ == "StableDiffusionInpaintPipeline"
     assert txt2img.unet is img2img.unet is inpaint.unet
     assert model.vae_scale_factor == 8 and model.native_size == 64
+
+
+def test_modes_derived_from_a_bf16_model_keep_its_weights_in_bf16(tiny_model) -> None:
+    model = load_model(str(tiny_model), device="cpu", dtype="bf16")
+    img2img = model.pipeline("img2img")  # diffusers' from_pipe casts to fp32 unless told the dtype
+    assert model.base.unet.dtype == img2img.vae.dtype == model.base.text_encoder.dtype == torch.bfloat16
+    image = sdplay.generate("x", model=str(tiny_model), device="cpu", dtype="bf16", steps=2).images[0]
+    assert image.size == (64, 64)
 
 
 def test_single_file_checkpoint_loads_the_same_weights(tiny_model, tiny_checkpoint) -> None:

@@ -109,9 +109,11 @@ class Model:
 
             cls = getattr(diffusers, PIPELINE_CLASSES["sdxl" if is_sdxl(self.base) else "sd"][mode])
             # every component carries over as it is: from_pipe alone drops one whose class differs from
-            # the signature's (a tiny VAE for AutoencoderKL)
+            # the signature's (a tiny VAE for AutoencoderKL), and casts the shared modules to fp32
+            # unless told the dtype (a bf16 or fp16 model's UNet then met latents of another dtype)
             accepted = inspect.signature(cls.__init__).parameters
-            pipe = cls.from_pipe(self.base, **{k: v for k, v in self.base.components.items() if k in accepted})
+            components = {k: v for k, v in self.base.components.items() if k in accepted}
+            pipe = cls.from_pipe(self.base, dtype=self.dtype, **components)
             pipe.set_progress_bar_config(disable=True)
             pin_execution_device(pipe, self.device)
             self._pipelines[mode] = pipe
