@@ -42,6 +42,38 @@ def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) ->
     assert len(readme_rows) == len(report["figures"]) and "tiny-sd (auto, 2 steps) | model load |" in readme_rows[0]
 
 
+def test_bench_backends_puts_each_backend_beside_pytorch_fp32(tiny_model, tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", str(tiny_model), "--device", "cpu", "--repeats", "1", "--steps", "2"]
+    result = CliRunner().invoke(app, [*args, "--backend", "openvino,pytorch:bf16", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["backends"] == ["openvino auto", "pytorch bf16"]
+    rows = {row["figure"]: row for row in report["figures"]}
+    assert rows["openvino: conversion and first load (once per model)"]["ours"] > 0
+    for variant in report["backends"]:
+        beside = [f"UNet step at {size} px" for size in (256, 512)]
+        beside += [f"{mode} s/image" for mode in ("txt2img", "img2img", "inpaint")]
+        beside += ["dream frames/s (batch 8)", "animate 2D frames/s", "memory of the loaded model"]
+        for figure in beside:
+            row = rows[f"{variant}: {figure}"]
+            assert row["baseline_is"] == "PyTorch fp32" and row["ours"] > 0 and row["ratio"] > 0
+    assert rows["openvino auto: first UNet call at 512 px (compiles)"]["ours"] > 0
+    assert rows["openvino auto: UNet step at 512 px through sdplay"]["baseline_is"] == "OpenVINO called directly"
+    assert not any(name.startswith("pytorch fp32") for name in rows)  # the baseline is in every row, not a row
+
+
+@pytest.mark.parametrize(
+    "backends, message",
+    [(["tpu"], "unknown backend 'tpu'"), (["openvino:fp16"], "computes in auto, fp32, bf16, not fp16")],
+)
+def test_bench_backends_rejects_what_cannot_run_before_building_anything(backends, message, monkeypatch) -> None:
+    monkeypatch.setattr("sdplay.bench.run.save_random_pipeline", lambda *args: pytest.fail("a model was built"))
+    args = ["bench", "--model", "random:sd15", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*args, *(f"--backend={b}" for b in backends)])
+    assert result.exit_code == 2 and message in result.output
+
+
 def test_bench_rejects_an_unknown_architecture() -> None:
     result = CliRunner().invoke(app, ["bench", "--model", "random:sd99", "--device", "cpu"])
     assert result.exit_code == 2 and "unknown architecture" in result.stderr

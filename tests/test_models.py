@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import sdplay
-
 from sdplay.errors import SdplayError
 from sdplay.models import load_model
 from sdplay.specs import ALIASES, resolve_spec

@@ -540,6 +540,13 @@ def bench(
             help="Depth model for the 3D figures: none (flat), a folder, or random (Depth Anything V2 Small's shape).",
         ),
     ] = "none",
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            help="Instead: these CPU backends beside PyTorch fp32 (openvino, openvino:fp32, pytorch:bf16, ...).",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
@@ -552,7 +559,9 @@ def bench(
         if json_out is not None and not json_out.parent.is_dir():  # before minutes of measuring, not after
             raise SdplayError(f"--json {json_out}: the folder {json_out.parent} does not exist")
         save = None if json_out is None else partial(write_json, path=json_out)  # after each section
-        report = run_bench(model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save)
+        report = run_bench(
+            model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save, backend
+        )
         print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
         if json_out is not None:
             print(json_out)

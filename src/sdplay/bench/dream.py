@@ -10,21 +10,25 @@ from .images import figure
 from .timing import timed_side_by_side
 
 
+def walk_settings(base: ImageSettings, batch_size: int, frames: int) -> DreamSettings:
+    """A two-key walk on the bench's model and size."""
+    return DreamSettings(
+        prompts=(base.prompt, "a blue square on a yellow background"),
+        seeds=(1, 2),
+        total_frames=frames,
+        steps=base.steps,
+        width=base.width,
+        height=base.height,
+        batch_size=batch_size,
+        **{**base.model_options(), "safety_checker": False},
+    )
+
+
 def bench_dream(base: ImageSettings, repeats: int, frames: int = 16) -> list[dict]:
     """Make the same walk twice per repeat, batched and one frame per UNet call; same prompts, seeds."""
-    common = {**base.model_options(), "safety_checker": False}
 
     def walk(batch_size: int) -> DreamSettings:
-        return DreamSettings(
-            prompts=(base.prompt, "a blue square on a yellow background"),
-            seeds=(1, 2),
-            total_frames=frames,
-            steps=base.steps,
-            width=base.width,
-            height=base.height,
-            batch_size=batch_size,
-            **common,
-        )
+        return walk_settings(base, batch_size, frames)
 
     warm = run(Job("dream", walk(1), write=False))  # loads the model, resolves the size
     device = resolve_device(base.device)

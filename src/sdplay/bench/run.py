@@ -17,8 +17,10 @@ from rich.table import Table
 
 from ..animate.depth import check_depth_spec
 from ..devices import resolve_device
+from ..errors import SdplayError
 from ..settings import ImageSettings
 from .animate import bench_animate
+from .backends import bench_backends, label, parse_variants
 from .dream import bench_dream
 from .images import bench_images
 from .random_models import ARCHITECTURES, save_random_depth_model, save_random_pipeline, save_random_tiny_vae
@@ -50,19 +52,23 @@ def run_bench(
     tiny_vae: str | None = None,
     depth_model: str = "none",
     on_section: Callable[[dict[str, Any]], None] | None = None,
+    backends: list[str] | None = None,
 ) -> dict[str, Any]:
     """Measure every section on one model; `model` may be `random:sd15` (or `random:sd15-turbo`) for
     SD 1.5's architecture with random weights, `tiny_vae` `random` for TAESD's and `depth_model`
     `random` for Depth Anything V2 Small's. `on_section` gets the report so far after each section
-    (images, dream, animate): a run cut short keeps what it finished."""
-    resolve_device(device)  # a device that is not there is an error before minutes of building models
-    check_depth_spec(depth_model)  # and a depth folder that is not there, before the 3D rows
+    (images, dream, animate): a run cut short keeps what it finished. `backends` (e.g. `openvino`,
+    `pytorch:bf16`) measures those CPU backends beside PyTorch fp32 instead (bench/backends.py)."""
+    # a device that is not there is an error before minutes of building models, and so are a depth
+    # folder that is not there and a backend that cannot run here
+    if resolve_device(device).type != "cpu" and backends:
+        raise SdplayError("--backend compares backends on the CPU; add --device cpu")
+    check_depth_spec(depth_model)
+    variants = parse_variants(backends, dtype) if backends else []
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
             if arch not in ARCHITECTURES:
-                from ..errors import SdplayError
-
                 raise SdplayError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
             spec = str(save_random_pipeline(arch, Path(scratch)))
         else:
@@ -92,14 +98,19 @@ def run_bench(
             "dtype": dtype,
             "repeats": repeats,
             "depth_model": depth_model,
+            "backends": [label(v) for v in variants],
             "settings": {"steps": steps, "size": size, "compile": compile, "tiny_vae": tiny_vae_label, "naive": naive},
             "seconds": 0.0,
             "figures": [],
         }
         sections = (
-            lambda: bench_images(base, repeats, naive),
-            lambda: bench_dream(base, repeats),
-            lambda: bench_animate(base, repeats, depth_spec, depth_model, naive=naive),
+            (lambda: bench_backends(base, variants, repeats),)
+            if variants
+            else (
+                lambda: bench_images(base, repeats, naive),
+                lambda: bench_dream(base, repeats),
+                lambda: bench_animate(base, repeats, depth_spec, depth_model, naive=naive),
+            )
         )
         for section in sections:
             report["figures"] += section()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -59,3 +63,37 @@ def peak_memory_mb(device: torch.device) -> float:
 def ratio(baseline: float, ours: float) -> float:
     """How many times faster ours is (baseline time / our time)."""
     return round(baseline / ours, 2) if ours > 0 else float("inf")
+
+
+def resident_mb() -> float | None:
+    """The process's resident memory now (Linux), to tell what one loaded model adds; None elsewhere."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextmanager
+def resident_peak(every_s: float = 0.05) -> Iterator[dict[str, float]]:
+    """The highest resident memory (MiB) while the block runs, sampled by a thread; the process's
+    own peak (ru_maxrss) would also count whatever ran before. Empty off Linux."""
+    found: dict[str, float] = {}
+    if resident_mb() is None:
+        yield found
+        return
+    done = threading.Event()
+
+    def sample() -> None:
+        while True:
+            found["peak"] = max(found.get("peak", 0.0), resident_mb() or 0.0)
+            if done.wait(every_s):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield found
+    finally:
+        done.set()
+        sampler.join()
