@@ -6,7 +6,8 @@ them in turns (a, b, a, b, ...), so a change in the machine's load hits all alik
 OpenVINO's conversion (into a fresh cache folder, so it is really timed) and its memory peak, the
 first UNet call at each size (OpenVINO compiles there), ms per UNet step (batch 2, as with guidance)
 at 256 and 512 px, the same step through OpenVINO called directly (what sdplay's wrapper adds),
-s per image of each image mode, dream and animate frames/s, and the memory the loaded model holds.
+s per image of each image mode, how far a txt2img picture moves from PyTorch fp32's (same seed),
+dream and animate frames/s, and the memory the loaded model holds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 from .. import models
 from ..animate.renderer import Renderer
@@ -185,10 +188,19 @@ def mode_rows(
     variants: list[tuple[str, str]],
     repeats: int,
 ) -> list[dict]:
-    """s per image of txt2img, img2img and inpaint, the same settings and inputs for every variant."""
-    init = run(Job("txt2img", settings[BASELINE], write=False)).images[0]
+    """s per image of txt2img, img2img and inpaint, the same settings and inputs for every variant, and
+    how far each variant's txt2img picture is from PyTorch fp32's (same seed)."""
+    pictures = {v: np.asarray(run(Job("txt2img", s, write=False)).images[0], np.float32) for v, s in settings.items()}
+    rows = [
+        figure(
+            f"{label(v)}: txt2img mean pixel difference from PyTorch fp32",
+            "levels of 255",
+            float(np.abs(pictures[v] - pictures[BASELINE]).mean()),
+        )  # fmt: skip
+        for v in variants
+    ]
+    init = Image.fromarray(pictures[BASELINE].astype(np.uint8))
     mask = right_half(init.size)
-    rows = []
     for mode in ("txt2img", "img2img", "inpaint"):
         makers = {v: image_maker(prepare_mode(loaded[v], settings[v], mode, init, mask), loaded[v]) for v in settings}
         for make in makers.values():
