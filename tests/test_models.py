@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import sdplay
+from sdplay.devices import DTYPES
 from sdplay.errors import SdplayError
-from sdplay.models import load_model
+from sdplay.models import load_model, unload_all
 from sdplay.specs import ALIASES, resolve_spec
 
 
@@ -50,6 +51,23 @@ def test_modes_derived_from_a_bf16_model_keep_its_weights_in_bf16(tiny_model) ->
     assert model.base.unet.dtype == img2img.vae.dtype == model.base.text_encoder.dtype == torch.bfloat16
     image = sdplay.generate("x", model=str(tiny_model), device="cpu", dtype="bf16", steps=2).images[0]
     assert image.size == (64, 64)
+
+
+@pytest.mark.parametrize(
+    ("native", "threshold", "expected"), [(True, 1, "bf16"), (True, 10**9, "fp32"), (False, 1, "fp32")]
+)
+def test_dtype_auto_on_the_cpu_takes_bf16_for_large_unets_where_bf16_is_native(
+    tiny_model, monkeypatch, native, threshold, expected
+) -> None:
+    monkeypatch.setattr("sdplay.devices.cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr("sdplay.devices.BF16_FROM_PARAMETERS", threshold)  # the tiny UNet stands in for SD's
+    unload_all()
+    auto = load_model(str(tiny_model), device="cpu", dtype="auto")
+    assert auto.dtype == getattr(torch, DTYPES[expected]) and auto.base.unet.dtype == auto.dtype
+    assert auto.base.text_encoder.dtype == auto.base.vae.dtype == auto.dtype
+    explicit = load_model(str(tiny_model), device="cpu", dtype="fp32")  # asked for by name: fp32 whatever the size
+    assert explicit.dtype == torch.float32 and explicit.base.unet.dtype == torch.float32
+    unload_all()
 
 
 def test_single_file_checkpoint_loads_the_same_weights(tiny_model, tiny_checkpoint) -> None:

@@ -24,7 +24,14 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
 
     from . import __version__
     from .backends import describe_openvino
-    from .devices import check_dtype_name, cpu_has_native_bf16, dtype_name, resolve_device, resolve_dtype
+    from .devices import (
+        BF16_FROM_PARAMETERS,
+        check_dtype_name,
+        cpu_has_native_bf16,
+        dtype_name,
+        resolve_device,
+        resolve_dtype,
+    )
     from .specs import default_model_spec
 
     check_dtype_name(dtype)  # a typo is reported before torch's import (resolve_device checks its own)
@@ -44,8 +51,12 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
         "hf token": "set" if os.environ.get("HF_TOKEN") else "from the cached login, if any",
     }
     if chosen.type == "cpu":
-        native_message = "native: --dtype bf16 runs SD-size models about 2x faster; 3D depth runs in bf16"
-        info["cpu bf16"] = native_message if cpu_has_native_bf16() else "not native"
+        native = cpu_has_native_bf16()
+        if native and check_dtype_name(dtype) == "auto":
+            from_size = f"UNets of {BF16_FROM_PARAMETERS // 10**6} M parameters or more"
+            info["dtype"] = f"fp32, bf16 for SD-size models ({from_size})"
+        native_message = "native: SD-size models run in bf16 about 2x faster; 3D depth runs in bf16"
+        info["cpu bf16"] = native_message if native else "not native"
         info["openvino"] = describe_openvino()
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)

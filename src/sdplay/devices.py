@@ -1,10 +1,8 @@
 """Pick the device and dtype once, so every mode computes in the same place.
 
-`auto` prefers CUDA, then Apple's MPS, then the CPU; half precision by default only on a GPU.
-On the CPU fp16 is slow; bf16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX) and large
-models (SD 1.5's UNet step 1.6-2.3x faster on a 2-core Zen 4, the mini model's not at all), and it
-moves every step's result by about 1%, so it is a choice (`--dtype bf16`; `sdplay bench` measures
-it) rather than the default. The depth model of 3D animations is the exception (`depth_dtype`).
+`auto` prefers CUDA, then Apple's MPS, then the CPU; half precision by default on a GPU. On the
+CPU fp16 is slow; bf16 pays off only on CPUs with native bf16 (AVX512-BF16, AMX) and large models,
+so `--dtype auto` takes bf16 there for SD-size UNets and fp32 for small ones (`cpu_auto_dtype`).
 """
 
 from __future__ import annotations
@@ -63,13 +61,30 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto` is fp16 on CUDA and MPS (what SD checkpoints are published in) and fp32 on the CPU."""
+    """`auto` is fp16 on CUDA and MPS (what SD checkpoints are published in) and fp32 on the CPU,
+    where a loaded model's size may then ask for bf16 (`cpu_auto_dtype`)."""
     name = check_dtype_name(name)
     import torch
 
     if name == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     return getattr(torch, DTYPES[name])
+
+
+BF16_FROM_PARAMETERS = 100_000_000  # UNet parameters from which `--dtype auto` computes in bf16 on the CPU
+
+
+def cpu_auto_dtype(unet_parameters: int) -> torch.dtype:
+    """`--dtype auto` on the CPU: bf16 for an SD-size UNet on a CPU with native bf16, else fp32.
+
+    Measured side by side (`sdplay bench --backend pytorch:bf16`, README "PyTorch's CPU precision"):
+    SD 1.5's UNet (860 M parameters) steps 2.3x faster in bf16 on a 2-core Zen 4, the mini model's
+    (2 M) 0.55-0.8x as fast: small layers spend their time converting, not multiplying."""
+    import torch
+
+    if unet_parameters >= BF16_FROM_PARAMETERS and cpu_has_native_bf16():
+        return torch.bfloat16
+    return torch.float32
 
 
 def cpu_has_native_bf16() -> bool:

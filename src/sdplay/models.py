@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .backends import choose_backend, run_on_backend
-from .devices import dtype_name, resolve_device, resolve_dtype, use_all_cores
+from .devices import check_dtype_name, cpu_auto_dtype, dtype_name, resolve_device, resolve_dtype, use_all_cores
 from .errors import SdplayError
 from .quiet import mute_diffusers_bars
 from .runtime import LoadOptions, adapt_pipeline, is_sdxl, pin_execution_device
@@ -156,14 +156,19 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
     # OpenVINO takes float32 weights and computes in the precision --dtype asks of it
     dtype = torch.float32 if backend == "openvino" else resolve_dtype(options.dtype, device)
     precision = options.dtype if backend == "openvino" else ""
+    by_size = backend == "pytorch" and device.type == "cpu" and check_dtype_name(options.dtype) == "auto"
     cleared = {"model": None, "token": None, "local_only": False, "device": "", "dtype": precision, "backend": backend}
-    key = (source, str(device), dtype, options.model_copy(update=cleared))
+    key = (source, str(device), "by size" if by_size else dtype, options.model_copy(update=cleared))
     if key not in _LOADED:
         while len(_LOADED) >= max(1, KEEP_MODELS):
             del _LOADED[next(iter(_LOADED))]  # free the least recently used weights before loading more
         if device.type == "cpu":
             use_all_cores()
         base = _load_pipeline(source, dtype, options)
+        if by_size:  # the UNet's size is known once loaded
+            dtype = cpu_auto_dtype(sum(p.numel() for p in base.unet.parameters()))
+            if dtype != torch.float32:
+                base.to(dtype=dtype)
         adapt_pipeline(base, device, dtype, options)
         backend = run_on_backend(base, backend, options.backend, options.dtype, source.name)
         _LOADED[key] = Model(source, base, device, dtype, backend)
