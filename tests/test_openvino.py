@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -14,11 +15,15 @@ import openvino
 import pytest
 import torch
 from PIL import Image
+from rich.console import Console
 
+import sdplay
 from sdplay.backends import choose_backend, run_on_backend
 from sdplay.backends.openvino import fingerprint
+from sdplay.engine import events as ev
 from sdplay.errors import SdplayError
 from sdplay.models import load_model, unload_all
+from sdplay.progress import ProgressBar
 
 MODES = ("txt2img", "img2img", "inpaint")
 
@@ -92,6 +97,29 @@ def test_conversions_are_reused_from_the_cache(tiny_model, cache, monkeypatch) -
     monkeypatch.setattr(openvino, "convert_model", refuse)
     assert load_model(str(tiny_model), device="cpu", backend="openvino", dtype="fp32").backend == "openvino"
     assert sorted(p.parent.name for p in cache.glob("openvino/*/*/model.xml")) == converted
+
+
+def test_a_first_conversion_is_shown_part_by_part_and_a_cached_one_not_at_all(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("SDPLAY_CACHE_DIR", str(tmp_path / "cache"))
+    options = {"model": str(tiny_model), "device": "cpu", "backend": "openvino", "steps": 2}
+    heard: list[ev.Event] = []
+    sdplay.generate("x", on_event=heard.append, **options)
+    converting = [(e.component, e.done, e.total) for e in heard if isinstance(e, ev.Converting)]
+    parts = ["unet", "text_encoder", "vae_encoder", "vae_decoder"]
+    assert converting == [*((part, i, 4) for i, part in enumerate(parts)), ("", 4, 4)]
+    first_step = next(i for i, e in enumerate(heard) if isinstance(e, ev.Progress))
+    assert all(not isinstance(e, ev.Converting) for e in heard[first_step:])  # all before the first step
+
+    output = io.StringIO()
+    with ProgressBar(Console(file=output, force_terminal=True, width=120)) as bar:
+        for event in heard:
+            bar(event)
+    assert "converting the text encoder for OpenVINO (once per model)" in output.getvalue()
+
+    unload_all()
+    heard.clear()
+    sdplay.generate("x", on_event=heard.append, **options)
+    assert not any(isinstance(e, ev.Converting) for e in heard)
 
 
 def test_changed_weights_convert_again_and_replace_the_stale_entry(tiny_model, tmp_path, monkeypatch) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -147,8 +148,15 @@ _LOADED: dict[tuple, Model] = {}  # least recently used first
 KEEP_MODELS = 1  # sets of weights kept loaded at once; a server may keep more (`sdplay serve --keep-models N`)
 
 
-def load_model(spec: str | None = None, options: LoadOptions | None = None, **kwargs: Any) -> Model:
-    """Load (or reuse) the weights of a model spec; keyword arguments fill LoadOptions."""
+def load_model(
+    spec: str | None = None,
+    options: LoadOptions | None = None,
+    on_convert: Callable[[str, int, int], None] | None = None,
+    **kwargs: Any,
+) -> Model:
+    """Load (or reuse) the weights of a model spec; keyword arguments fill LoadOptions.
+
+    `on_convert(component, done, total)` hears of a first conversion for OpenVINO as it goes."""
     options = options or LoadOptions(**kwargs)
     source = resolve_spec(spec)
     device = resolve_device(options.device)
@@ -170,7 +178,7 @@ def load_model(spec: str | None = None, options: LoadOptions | None = None, **kw
             if dtype != torch.float32:
                 base.to(dtype=dtype)
         adapt_pipeline(base, device, dtype, options)
-        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name)
+        backend = run_on_backend(base, backend, options.backend, options.dtype, source.name, on_convert)
         _LOADED[key] = Model(source, base, device, dtype, backend)
         on = f"OpenVINO, {'its pick of precision' if precision == 'auto' else precision}"
         log.info("loaded %s on %s (%s)", source.name, device, on if backend == "openvino" else dtype_name(dtype))

@@ -30,7 +30,7 @@ def terminal_bars(console: Console, enabled: bool) -> Progress:
 
 
 class ProgressBar:
-    """Listens for Progress events and shows them as a bar on stderr; does nothing when disabled."""
+    """Listens for Progress (and Converting) events and shows them as a bar on stderr; does nothing when disabled."""
 
     def __init__(self, console: Console, enabled: bool = True, label: str = "image") -> None:
         self.label = label
@@ -46,11 +46,18 @@ class ProgressBar:
             self.progress.stop()
 
     def __call__(self, event: ev.Event) -> None:
-        if not isinstance(event, ev.Progress):
+        if not isinstance(event, (ev.Progress, ev.Converting)):
             return
         if not self.started:  # start on the first step, so early errors print no empty bar
             self.progress.start()
             self.started = True
+        if isinstance(event, ev.Converting):  # once per model, before the first step: parts converted
+            what = f"converting the {event.component.replace('_', ' ')} for OpenVINO (once per model)"
+            if event.done == event.total:
+                what = "converted for OpenVINO; compiling for this size"
+            self.progress.update(self.task, completed=event.done, total=event.total, description=what)
+            self.progress.refresh()  # now, not at the next tick: each part then takes seconds to minutes
+            return
         where = f"{self.label} {event.frame + 1}/{event.frames}" if event.frames > 1 else "denoising"
         self.progress.update(self.task, completed=event.step, total=event.steps, description=where)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SdplayError
@@ -55,17 +56,25 @@ def choose_backend(name: str | None, device: torch.device, dtype: str | None, co
     return name
 
 
-def run_on_backend(pipe: Any, backend: str, requested: str | None, dtype: str | None, model_name: str) -> str:
+def run_on_backend(
+    pipe: Any,
+    backend: str,
+    requested: str | None,
+    dtype: str | None,
+    model_name: str,
+    on_convert: Callable[[str, int, int], None] | None = None,
+) -> str:
     """Move the pipeline's heavy components onto the backend; returns the backend that runs them.
 
-    With `auto`, a model OpenVINO cannot convert stays on PyTorch (one warning line); asked for
-    by name, it is an error."""
+    `on_convert(component, done, total)` hears of OpenVINO's first conversion of a model, component
+    by component. With `auto`, a model OpenVINO cannot convert stays on PyTorch (one warning line);
+    asked for by name, it is an error."""
     if backend != "openvino":
         return backend
     from .openvino import run_on_openvino
 
     try:
-        run_on_openvino(pipe, dtype, model_name)
+        run_on_openvino(pipe, dtype, model_name, on_convert)
     except SdplayError as exc:
         if check_backend_name(requested) != "auto":
             raise

@@ -242,55 +242,75 @@ class VAEHalf(torch.nn.Module):
         return (self._example,)
 
 
-def run_on_openvino(pipe: Any, dtype: str | None, model_name: str) -> None:
+ConversionReport = Callable[[str, int, int], None]  # (component converting now, done, of how many)
+
+
+def run_on_openvino(pipe: Any, dtype: str | None, model_name: str, report: ConversionReport | None = None) -> None:
     """Convert (or take from the cache) and compile every heavy component, then swap them in.
 
-    Nothing is swapped until every component has converted, so a failure leaves a working
-    PyTorch pipeline behind."""
+    `report` hears of each conversion as it starts and once more when all are done (nothing when
+    everything is cached). Nothing is swapped until every component has converted, so a failure
+    leaves a working PyTorch pipeline behind."""
     config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
     if (dtype or "auto").lower() in PRECISIONS:
         config["INFERENCE_PRECISION_HINT"] = PRECISIONS[dtype.lower()]
-    installs: list[Callable[[], None]] = []
     # one folder per model name: a model converted again (new weights, a temporary copy elsewhere) replaces
     # its stale entries instead of piling up gigabytes; two models of one name take turns at a reconversion
-    place = _slug(model_name)
+    place = cache_root() / _slug(model_name)
+    parts = [
+        (*part, place / f"{part[0]}-{fingerprint(part[1], part[0], part[2])}") for part in heavy_parts(pipe, model_name)
+    ]
+    todo = [component for component, *_, folder in parts if not (folder / "model.xml").exists()]
+    installs: list[Callable[[], None]] = []
+    for component, module, _, install, folder in parts:
+        if component in todo and report is not None:
+            report(component, todo.index(component), len(todo))
+        installs.append(_later(install, convert(module, component, model_name, folder, config)))
+    if todo and report is not None:
+        report("", len(todo), len(todo))
+    for install in installs:
+        install()
+
+
+def heavy_parts(pipe: Any, model_name: str) -> Iterator[tuple[str, torch.nn.Module, Any, Callable[[Compiled], None]]]:
+    """(component, the module traced for it, its config for the cache key, how to swap its compiled model in)."""
     with failing_as(model_name, "unet"):
         unet_core = UNetCore(pipe.unet)
-    unet_run = convert(unet_core, "unet", model_name, place, pipe.unet.config, config)
-    installs.append(lambda: install_unet(pipe.unet, unet_run, unet_core))
+    yield "unet", unet_core, pipe.unet.config, lambda run: install_unet(pipe.unet, run, unet_core)
     for name in ("text_encoder", "text_encoder_2"):
         encoder = getattr(pipe, name, None)
         if encoder is not None:
             with failing_as(model_name, name):
                 text_core = TextCore(encoder)
-            text_run = convert(text_core, name, model_name, place, encoder.config.to_dict(), config)
-            installs.append(_later(install_text_encoder, encoder, text_run, text_core))
+            yield (name, text_core, encoder.config.to_dict(),
+                   lambda run, e=encoder, c=text_core: install_text_encoder(e, run, c))  # fmt: skip
     vae = pipe.vae
     channels, latent = vae.config.latent_channels, 8
     scale = int(pipe.vae_scale_factor)
-    halves = {
-        "vae_encoder": VAEHalf(vae.encoder, torch.randn(1, vae.config.in_channels, latent * scale, latent * scale)),
-        "vae_decoder": VAEHalf(vae.decoder, torch.randn(1, channels, latent, latent)),
-    }
-    for name, half in halves.items():
-        run = convert(half, name, model_name, place, {"vae": type(vae).__name__, **vae.config}, config)
-        installs.append(_later(setattr, vae, name.removeprefix("vae_"), OpenVINOModule(run)))
-    for install in installs:
-        install()
+    vae_config = {"vae": type(vae).__name__, **vae.config}
+    encoder_input = torch.randn(1, vae.config.in_channels, latent * scale, latent * scale)
+    yield (
+        "vae_encoder",
+        VAEHalf(vae.encoder, encoder_input),
+        vae_config,
+        lambda run: setattr(vae, "encoder", OpenVINOModule(run)),
+    )
+    decoder_input = torch.randn(1, channels, latent, latent)
+    yield (
+        "vae_decoder",
+        VAEHalf(vae.decoder, decoder_input),
+        vae_config,
+        lambda run: setattr(vae, "decoder", OpenVINOModule(run)),
+    )
 
 
 def _later(function: Callable[..., None], *args: Any) -> Callable[[], None]:
     return lambda: function(*args)
 
 
-def convert(
-    module: Any, component: str, model_name: str, place: str, model_config: Any, config: dict[str, Any]
-) -> Compiled:
-    """The component as OpenVINO will run it, converted now or read from the cache (`place` names
-    the model's folder there)."""
+def convert(module: Any, component: str, model_name: str, folder: Path, config: dict[str, Any]) -> Compiled:
+    """The component as OpenVINO will run it, converted now into `folder` or read from there."""
     ov = openvino()
-    key = fingerprint(module, component, model_config)
-    folder = cache_root() / place / f"{component}-{key}"
     path = folder / "model.xml"
     if not path.exists():
         log.info("converting %s's %s for OpenVINO (once per model; SD 1.5's UNet takes minutes)", model_name, component)

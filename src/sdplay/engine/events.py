@@ -26,6 +26,17 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Converting:
+    """The model is being converted for its backend, once per model (OpenVINO: minutes for SD 1.5):
+    `component` is converting now and `done` of `total` are converted; `done == total` when finished."""
+
+    job_id: str
+    component: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Progress:
     """Step `step` of `steps` of the denoising call that makes frame `frame` (0-based) of `frames`."""
 
@@ -81,5 +92,5 @@ class Cancelled:
     frames_done: int
 
 
-Event = Started | Progress | Preview | FileWritten | Finished | Failed | Cancelled
+Event = Started | Converting | Progress | Preview | FileWritten | Finished | Failed | Cancelled
 Listener = Callable[[Event], None]

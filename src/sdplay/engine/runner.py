@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import SdplayError
 from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
-from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
+from .events import Cancelled, Converting, Event, Failed, FileWritten, Finished, Listener, Started
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
@@ -119,7 +119,11 @@ class _RunState:
             check_output_root(job.outdir)
         inputs = mode.read_inputs(settings, dict(job.given))
         cancel.check()
-        model = load_model(settings.model, settings.load_options(job.token, job.local_only))
+        model = load_model(
+            settings.model,
+            settings.load_options(job.token, job.local_only),
+            on_convert=lambda component, done, total: self.emit(Converting(job.id, component, done, total)),
+        )
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
         result = self.result
