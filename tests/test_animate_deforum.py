@@ -13,9 +13,9 @@ import pytest
 from animate_helpers import save_tiny_depth_model
 from PIL import Image
 
-from sdplay.animate.depth import nearer_is_larger
-from sdplay.animate.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.animate.settings import AnimationSettings, frame_seed
+from sdplay.depth import nearer_is_larger
+from sdplay.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
 from sdplay.output import read_parameters

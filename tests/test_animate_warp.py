@@ -9,8 +9,8 @@ import pytest
 import torch
 from animate_helpers import centroid, save_tiny_depth_model, shift_of, square, texture
 
-from sdplay.animate.depth import DepthEstimator, equalise
 from sdplay.animate.warp import Motion2D, Motion3D, perspective_flip, warp_2d, warp_3d
+from sdplay.depth import DepthEstimator, equalise
 from sdplay.errors import SdplayError
 
 FLAT = torch.ones(1, 1, 96, 96)

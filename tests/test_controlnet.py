@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from animate_helpers import save_tiny_depth_model
 from PIL import Image
 from typer.testing import CliRunner
 
 import sdplay
 from sdplay.cli import app
 from sdplay.controlnet import Control, control_map, parse_control
+from sdplay.depth import DepthEstimator
 from sdplay.output import read_parameters
 
 
@@ -25,11 +28,16 @@ def tiny_controlnet(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))  # down by 8, like the VAE
     with torch.no_grad():  # ControlNets start with zero convolutions: give them weight, or control does nothing
         for name, parameter in net.named_parameters():
-            if "zero_conv" in name or "mid_block" in name or "conditioning_embedding.conv_out" in name:
+            if "zero_conv" in name or "mid_block" in name or "cond_embedding.conv_out" in name:
                 parameter.normal_(0, 0.5)
     folder = tmp_path_factory.mktemp("controlnet") / "tiny-controlnet"
     net.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_depth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_depth_model(tmp_path_factory.mktemp("depth"))
 
 
 @pytest.fixture
@@ -54,6 +62,38 @@ def test_canny_finds_the_edges_of_a_square(tmp_path) -> None:
     edges = np.asarray(control_map(Control("canny", str(tmp_path / "square.png")), (64, 64)))[..., 0]
     assert set(np.unique(edges)) == {0, 255}
     assert edges[16:48, 14:18].any() and not edges[24:40, 24:40].any()  # on the border, not inside
+
+
+def test_depth_preprocessor_maps_the_nearest_pixel_white(tiny_depth, picture) -> None:
+    depth = DepthEstimator(str(tiny_depth), torch.device("cpu"))
+    grey = np.asarray(control_map(Control("depth", str(picture)), (64, 64), depth))
+    assert (grey == grey[..., :1]).all()  # one grey map in three channels, as depth ControlNets take it
+    pixels = torch.from_numpy(np.asarray(Image.open(picture).convert("RGB")).copy()).permute(2, 0, 1)[None] / 255
+    nearness = depth.nearness(pixels.float())[0, 0].numpy()
+    nearest, farthest = (
+        np.unravel_index(nearness.argmax(), nearness.shape),
+        np.unravel_index(nearness.argmin(), (64, 64)),
+    )
+    assert grey[nearest][0] == 255 and grey[farthest][0] == 0  # min-max over the picture, near = white
+
+
+def test_depth_control_in_a_run_records_its_depth_model(tiny_model, tiny_controlnet, tiny_depth, picture, tmp_path):
+    result = sdplay.generate(
+        "a cat",
+        model=str(tiny_model),
+        steps=2,
+        seed=1,
+        control=f"depth:{picture}",
+        control_model=str(tiny_controlnet),
+        depth_model=str(tiny_depth),
+        outdir=tmp_path,
+    )
+    recorded = json.loads((result.run_dir / "settings.json").read_text())
+    assert recorded["depth_model"] == str(tiny_depth) and recorded["control"] == [f"depth:{picture}"]
+    plain = sdplay.generate(
+        "a cat", model=str(tiny_model), steps=2, seed=1, control=f"none:{picture}", control_model=str(tiny_controlnet)
+    ).images[0]
+    assert not np.array_equal(np.asarray(result.images[0]), np.asarray(plain))  # the depth map, not the picture
 
 
 def test_txt2img_follows_the_control_and_its_weight(tiny_model, tiny_controlnet, edges, tmp_path) -> None:
@@ -96,6 +136,10 @@ def test_cli_flags_and_bad_controls(tiny_model, tiny_controlnet, edges, tmp_path
         (["--control", f"none:{tmp_path}/missing.png", "--control-model", str(tiny_controlnet)], "not found"),
         (["--control", f"none:{edges}", "--control-model", str(tmp_path / "nowhere")], "control model not found"),
         (["--control", f"none:{edges}:5", "--control-model", str(tiny_controlnet)], "must be from 0 to 2"),
+        (
+            ["--control", f"depth:{edges}", "--control-model", str(tiny_controlnet), "--depth-model", "./no-such"],
+            "depth_model: folder not found",
+        ),
         (
             ["--control", f"none:{edges}", "--control-model", "x", "--control-start", "0.9", "--control-end", "0.1"],
             "below",

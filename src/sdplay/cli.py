@@ -138,7 +138,9 @@ HIRES = [
 ]
 CONTROL = [
     (
-        _opt(list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny or none."),
+        _opt(
+            list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny, depth or none."
+        ),
         "control",
     ),
     (
@@ -152,6 +154,10 @@ CONTROL = [
     (
         _opt(float | None, None, "--control-end", help="ControlNet: until this fraction of the steps (1)."),
         "control_end",
+    ),
+    (
+        _opt(str | None, None, "--depth-model", help="ControlNet depth: depth model (default Depth Anything V2)."),
+        "depth_model",
     ),
 ]
 MODE_OPTIONS = {

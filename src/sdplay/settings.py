@@ -33,8 +33,10 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from .depth_names import DEFAULT_DEPTH_MODEL
 from .errors import SdplayError
 from .schedulers import canonical_sampler
+from .specs import is_missing_path
 
 if TYPE_CHECKING:
     from .models import Model
@@ -344,12 +346,17 @@ class ImageSettings(ModelSettings):
     )
     hires_strength: Fraction = Field(0.5, description="Hires fix: how much the redraw changes the upscaled picture.")
     hires_upscaler: PathText = Field("lanczos", description="Hires fix: lanczos or an upscaler model file.")
-    control: tuple[str, ...] = Field((), description="ControlNet inputs TYPE:IMAGE[:WEIGHT]; TYPE is canny or none.")
+    control: tuple[str, ...] = Field(
+        (), description="ControlNet inputs TYPE:IMAGE[:WEIGHT]; TYPE is canny, depth or none."
+    )
     control_model: tuple[str, ...] = Field(
         (), description="ControlNet model per control, or one for all: a folder, a hub id or a .safetensors file."
     )
     control_start: Fraction = Field(0.0, description="ControlNet: fraction of the steps where control starts.")
     control_end: Fraction = Field(1.0, description="ControlNet: fraction of the steps where control ends.")
+    depth_model: str | None = Field(
+        None, description="ControlNet depth preprocessor: depth model, a folder or hub id (default Depth Anything V2)."
+    )
     _tuples = field_validator("control", "control_model", mode="before")(as_tuple)
 
     @model_validator(mode="after")
@@ -368,6 +375,8 @@ class ImageSettings(ModelSettings):
                 raise ValueError("control_model: give one control model for all controls, or one per --control")
             if self.control_start >= self.control_end:
                 raise ValueError("control_start: must be below control_end")
+        if self.depth_model and is_missing_path(self.depth_model):
+            raise ValueError(f"depth_model: folder not found: {self.depth_model}")
         if self.mode in ("img2img", "inpaint") and not self.init:
             raise ValueError(f"init: {self.mode} needs an init image (--init FILE)")
         if self.mode == "inpaint" and not self.mask:
@@ -392,7 +401,14 @@ class ImageSettings(ModelSettings):
             scheduler=self.scheduler or model.default_scheduler,
             strength=strength,
             model=self.model or model.name,
+            depth_model=self.depth_model or (DEFAULT_DEPTH_MODEL if self.control_kinds() & {"depth"} else None),
         )
+
+    def control_kinds(self) -> set[str]:
+        """The preprocessors the controls use."""
+        from .controlnet import parse_control
+
+        return {parse_control(text).kind for text in self.control}
 
 
 def read_config(path: str | Path, what: str = "config file") -> dict[str, Any]:

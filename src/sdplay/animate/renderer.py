@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..depth import DepthEstimator
 from ..devices import depth_dtype
 from ..errors import out_of_memory_as_user_error
 from ..images import use_scheduler
@@ -22,7 +23,6 @@ from ..models import Model
 from ..output import format_parameters
 from ..weighting import encode_weighted
 from .color import ColorCoherence, adjust_contrast, unsharp_mask
-from .depth import DepthEstimator
 from .noise import add_noise, scaled_start_noise
 from .settings import AnimationSettings, frame_seed
 from .warp import Motion2D, Motion3D, warp_2d, warp_3d

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 import numpy as np
 from pydantic import Field, model_validator
 
+from ..depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from ..errors import SdplayError
 from ..settings import (
     MAX_FRAMES,
@@ -40,7 +41,6 @@ from ..settings import (
     short_repr,
     size_multiple,
 )
-from .depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from .schedule import keyed_values, prompt_maths, schedule_values, string_keyframes
 from .unsupported import report_ignored
 
