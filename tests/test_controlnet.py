@@ -1,4 +1,5 @@
-"""ControlNet in the image modes, with a tiny random-weight ControlNet built from the tiny UNet's config."""
+"""ControlNet in the image modes, with a tiny random-weight ControlNet built from the tiny UNet's config
+(`tiny_controlnet` in conftest)."""
 
 from __future__ import annotations
 
@@ -17,22 +18,6 @@ from sdplay.cli import app
 from sdplay.controlnet import Control, control_map, parse_control
 from sdplay.depth import DepthEstimator
 from sdplay.output import read_parameters
-
-
-@pytest.fixture(scope="module")
-def tiny_controlnet(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from diffusers import ControlNetModel, UNet2DConditionModel
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel.from_pretrained(tiny_model / "unet")
-    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))  # down by 8, like the VAE
-    with torch.no_grad():  # ControlNets start with zero convolutions: give them weight, or control does nothing
-        for name, parameter in net.named_parameters():
-            if "zero_conv" in name or "mid_block" in name or "cond_embedding.conv_out" in name:
-                parameter.normal_(0, 0.5)
-    folder = tmp_path_factory.mktemp("controlnet") / "tiny-controlnet"
-    net.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -114,20 +114,22 @@ def load_controlnet(spec: str, dtype: Any, token: str | None, local_only: bool) 
         raise SdplayError(f"could not load control model {spec!r}: {reason}") from exc
 
 
-def controlled(model: Any, mode: str, specs: tuple[str, ...], token: str | None, local_only: bool) -> Any:
-    """The mode's pipeline with the ControlNet(s) attached, sharing every other module with the model."""
-    from diffusers import (
-        AutoPipelineForImage2Image,
-        AutoPipelineForInpainting,
-        AutoPipelineForText2Image,
-        MultiControlNetModel,
-    )
+def load_controlnets(model: Any, specs: tuple[str, ...], token: str | None, local_only: bool) -> Any:
+    """The ControlNet (or MultiControlNet of several) of `specs`, on the model's device and in its dtype."""
+    from diffusers import MultiControlNetModel
 
     nets = [load_controlnet(spec, model.dtype, token, local_only).to(model.device) for spec in specs]
+    return nets[0] if len(nets) == 1 else MultiControlNetModel(nets)
+
+
+def controlled(model: Any, mode: str, nets: Any) -> Any:
+    """The mode's pipeline with the ControlNet(s) attached, sharing every other module with the model."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
     auto = {"txt2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image}.get(
         mode, AutoPipelineForInpainting
     )
-    pipe = auto.from_pipe(model.base, controlnet=nets[0] if len(nets) == 1 else MultiControlNetModel(nets))
+    pipe = auto.from_pipe(model.base, controlnet=nets)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

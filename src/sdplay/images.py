@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .controlnet import control_kwargs, controlled, parse_control
+from .controlnet import control_kwargs, controlled, load_controlnets, parse_control
 from .depth import DepthEstimator
 from .errors import SdplayError, out_of_memory_as_user_error
 from .hires import HiresFix
@@ -219,7 +219,8 @@ class ImagesMode:
             depth = DepthEstimator(resolved.depth_model, model.device, job.local_only, model.dtype)
         control = control_kwargs(resolved, (resolved.width, resolved.height), depth)  # before the run folder
         models = settings.control_model * (len(settings.control) if len(settings.control_model) == 1 else 1)
-        return ImagesPlan(run, model, controlled(model, settings.mode, models, job.token, job.local_only), control)
+        nets = load_controlnets(model, models, job.token, job.local_only)
+        return ImagesPlan(run, model, controlled(model, settings.mode, nets), control)
 
 
 ENGINE_MODE = ImagesMode()

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..controlnet import controlled, load_controlnets
 from ..depth import DepthEstimator
 from ..devices import depth_dtype
 from ..errors import out_of_memory_as_user_error
@@ -23,6 +24,7 @@ from ..models import Model
 from ..output import format_parameters
 from ..weighting import encode_weighted
 from .color import ColorCoherence, adjust_contrast, unsharp_mask
+from .control import FrameControls
 from .noise import add_noise, scaled_start_noise
 from .settings import AnimationSettings, frame_seed
 from .warp import Motion2D, Motion3D, warp_2d, warp_3d
@@ -92,20 +94,36 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
 class Renderer:
     """Everything per frame: prompts (encoded once each), seeds, motion, preparation, diffusion."""
 
-    def __init__(self, settings: AnimationSettings, model: Model, local_only: bool = False) -> None:
+    def __init__(
+        self,
+        settings: AnimationSettings,
+        model: Model,
+        local_only: bool = False,
+        token: str | None = None,
+        control_pictures: dict[int, list[Image.Image]] | None = None,
+    ) -> None:
+        """`control_pictures`: the pictures of the ControlNet units that read a file (read_unit_pictures)."""
         self.settings, self.model = settings, model
         self.steps_reporter: StepReporter | None = None  # set by the engine's run for progress, previews, cancel
         self.device = model.device
         self.series = settings.series
         self.prompts = settings.frame_prompts()
-        self.txt2img = model.pipeline("txt2img")
-        self.img2img = model.pipeline("img2img")
-        self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
-        use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
         depth_spec = settings.depth_model if wants_depth else "none"
         dtype = depth_dtype(settings.dtype, self.device, model.dtype)
         self.depth_model = DepthEstimator(depth_spec, self.device, local_only, dtype, settings.compile)
+        self.control: FrameControls | None = None
+        if settings.controlnet_units():
+            maps_depth = (
+                self.depth_model if wants_depth else DepthEstimator(settings.depth_model, self.device, local_only)
+            )
+            self.control = FrameControls(settings, control_pictures or {}, maps_depth)
+            nets = load_controlnets(model, self.control.models, token, local_only)
+            self.txt2img, self.img2img = controlled(model, "txt2img", nets), controlled(model, "img2img", nets)
+        else:
+            self.txt2img, self.img2img = model.pipeline("txt2img"), model.pipeline("img2img")
+        self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
+        use_scheduler(self.img2img, model, settings.sampler)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.coherence = ColorCoherence(settings.color_coherence, settings.legacy_colormatch)
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -160,6 +178,7 @@ class Renderer:
             "Size": f"{s.W}x{s.H}",
             "Model": s.model,
             **extra,
+            **({"ControlNet": self.control.describe(frame)} if self.control else {}),
             "Frame": frame,
             "Mode": f"animate {s.animation_mode}",
         }
@@ -249,7 +268,9 @@ class Renderer:
         the length of the prompt's encoding (a long or BREAK prompt spans several encoder windows)."""
         names = ("cfg_scale_schedule", "strength_schedule")
         tokens = self.encoded(frame)["prompt_embeds"].shape[1]
-        return (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame), tokens)
+        control = self.control.values(frame, self.settings.animation_mode == "Video Input") if self.control else ()
+        shape = (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame), tokens)
+        return shape + control
 
     def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         """One pipeline call for frames of the same call shape and kind; each keeps its own prompt
@@ -266,6 +287,10 @@ class Renderer:
         }
         if self.steps_reporter is not None:
             kwargs["callback_on_step_end"] = self.steps_reporter.callback(frames)
+        if self.control is not None:
+            redrawn = first.image is not None and self.control.loops_back
+            sources = [to_pil(job.image) if redrawn else None for job in jobs]  # type: ignore[arg-type]
+            kwargs.update(self.control.kwargs(frames, sources, txt2img=first.image is None))
         if first.image is None:
             kwargs.update(width=self.settings.W, height=self.settings.H)
             return list(self.call_pipeline(self.txt2img, kwargs).split(1))

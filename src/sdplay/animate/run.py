@@ -14,6 +14,7 @@ from ..engine.modes import Split, VideoSpec
 from ..errors import SdplayError
 from ..images import load_image
 from ..output import Picture
+from .control import read_unit_pictures
 from .frames import frames_from
 from .renderer import KEYS_FOLDER, Frame, Renderer, to_pil
 from .settings import AnimationSettings
@@ -37,6 +38,7 @@ class AnimationInputs:
     init: Image.Image | None = None
     video: list[Image.Image] = field(default_factory=list)
     color_image: Image.Image | None = None  # the reference of color_coherence: Image
+    controls: dict[int, list[Image.Image]] = field(default_factory=dict)  # ControlNet unit -> its pictures
 
 
 def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
@@ -53,7 +55,7 @@ def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
     color_image = None
     if settings.color_coherence == "Image":
         color_image = load_image(settings.color_coherence_image_path, "color_coherence_image_path")
-    return AnimationInputs(init, video, color_image)
+    return AnimationInputs(init, video, color_image, read_unit_pictures(settings))
 
 
 def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
@@ -122,7 +124,8 @@ class AnimationMode:
 
     def plan(self, settings: AnimationSettings, model: Model, inputs: AnimationInputs, job: Job) -> AnimationPlan:
         resolved = resolve(settings, model, inputs)
-        renderer = Renderer(resolved, model, job.local_only)  # before the folder: a missing depth model leaves none
+        # before the folder: a missing depth model or ControlNet leaves none
+        renderer = Renderer(resolved, model, job.local_only, job.token, inputs.controls)
         return AnimationPlan(resolved, renderer, inputs, job.video_format)
 
 

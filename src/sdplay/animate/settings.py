@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, create_model, model_validator
 
+from ..controlnet_names import CONTROLNET_UNITS, check_unit
 from ..depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from ..errors import SdplayError
 from ..settings import (
@@ -88,10 +89,64 @@ class ScheduleSeries:
         return self._values[name]
 
 
-class AnimationSettings(ModelSettings):
+def _controlnet_unit_fields() -> dict[str, Any]:
+    """Deforum's five ControlNet units, `cn_1_*` ... `cn_5_*`, declared once for all of them. Of the
+    extension's other unit keys, sdplay reads videos directly (`overwrite_frames`) and sizes control
+    maps to the frame (`processor_res`, `pixel_perfect`): they are ignored, as unknown keys are."""
+    fields: dict[str, Any] = {}
+    for i in CONTROLNET_UNITS:
+        fields.update(
+            {
+                f"cn_{i}_enabled": (bool, Field(False, description=f"ControlNet {i}: on.")),
+                f"cn_{i}_module": (
+                    str,
+                    Field("none", description=f"ControlNet {i}: preprocessor: canny, depth (depth_midas, ...), none."),
+                ),
+                f"cn_{i}_model": (
+                    str,
+                    Field(
+                        "None",
+                        description=f"ControlNet {i}: model, a folder, .safetensors file, hub id or web-UI name.",
+                    ),
+                ),
+                f"cn_{i}_weight": (str, _schedule("0:(1)", f"ControlNet {i}: weight, 0..2.")),
+                f"cn_{i}_guidance_start": (str, _schedule("0:(0.0)", f"ControlNet {i}: from this fraction of steps.")),
+                f"cn_{i}_guidance_end": (str, _schedule("0:(1.0)", f"ControlNet {i}: until this fraction of steps.")),
+                f"cn_{i}_vid_path": (
+                    PathText,
+                    Field("", description=f"ControlNet {i}: video (frame by frame) or picture (every frame)."),
+                ),
+                f"cn_{i}_loopback_mode": (
+                    bool,
+                    Field(False, description=f"ControlNet {i}: control by the picture each frame is redrawn from."),
+                ),
+                f"cn_{i}_threshold_a": (
+                    Annotated[float, Field(ge=0, le=1024)] | None,
+                    Field(None, description=f"ControlNet {i}: canny's low threshold (default 100)."),
+                ),
+                f"cn_{i}_threshold_b": (
+                    Annotated[float, Field(ge=0, le=1024)] | None,
+                    Field(None, description=f"ControlNet {i}: canny's high threshold (default 200)."),
+                ),
+                f"cn_{i}_resize_mode": (
+                    Literal["Inner Fit (Scale to Fit)", "Outer Fit (Shrink to Fit)", "Just Resize"],
+                    Field(
+                        "Inner Fit (Scale to Fit)", description=f"ControlNet {i}: crop, pad or stretch to the frame."
+                    ),
+                ),
+            }
+        )
+    return fields
+
+
+ControlNetUnits = create_model("ControlNetUnits", __base__=ModelSettings, **_controlnet_unit_fields())
+
+
+class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     """Everything one animation needs; `to_dict()` of a resolved one re-runs it exactly.
 
-    The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings.
+    The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings, Deforum's
+    ControlNet units (`cn_1_*` ... `cn_5_*`) from ControlNetUnits.
     """
 
     W: Pixels | None = Field(None, description="Width in pixels (default: the model's).")
@@ -225,6 +280,8 @@ class AnimationSettings(ModelSettings):
                 f"perlin_w, perlin_h, perlin_octaves: the finest octave would have {finest} cells across; "
                 f"at most {MAX_SIDE}"
             )
+        for unit in self.controlnet_units():
+            check_unit(unit, getattr(self, f"cn_{unit}_module"), getattr(self, f"cn_{unit}_model"))
         self.series  # noqa: B018 - parsed here, once, to fail early
         self.frame_prompts()
         return self
@@ -251,7 +308,22 @@ class AnimationSettings(ModelSettings):
         _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
+        for unit in CONTROLNET_UNITS:
+            _check_range(out, f"cn_{unit}_weight", 0.0, 2.0)
+            _check_range(out, f"cn_{unit}_guidance_start", 0.0, 1.0)
+            _check_range(out, f"cn_{unit}_guidance_end", 0.0, 1.0)
+            start, end = out[f"cn_{unit}_guidance_start"], out[f"cn_{unit}_guidance_end"]
+            if (start >= end).any():
+                frame = int(np.flatnonzero(start >= end)[0])
+                raise SdplayError(
+                    f"cn_{unit}_guidance_start must stay below cn_{unit}_guidance_end; frame {frame} gives "
+                    f"{start[frame]:g} and {end[frame]:g}"
+                )
         return ScheduleSeries(out)
+
+    def controlnet_units(self) -> list[int]:
+        """The numbers of the ControlNet units turned on."""
+        return [unit for unit in CONTROLNET_UNITS if getattr(self, f"cn_{unit}_enabled")]
 
     def frame_prompts(self) -> list[tuple[str, str]]:
         """(prompt, negative) of every frame; backtick maths evaluated at the frame, `--neg` splits a prompt,

@@ -14,7 +14,7 @@ log = logging.getLogger("sdplay")
 OFF = (None, False, 0, "", "none", "false", "0", "ignore")
 # feature -> the keys that turn it on (any value but an "off" one turns it on)
 FEATURES: dict[str, tuple[str, ...]] = {
-    "ControlNet": tuple(f"cn_{i}_enabled" for i in range(1, 6)),
+    "ControlNet masks": tuple(f"cn_{i}_mask_vid_path" for i in range(1, 6)),
     "hybrid video": ("hybrid_composite", "hybrid_motion"),
     "masks": ("use_mask", "use_mask_video", "use_noise_mask"),
     "optical-flow cadence": ("optical_flow_cadence",),

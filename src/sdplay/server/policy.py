@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
 from PIL import Image
 
+from ..controlnet_names import CONTROLNET_UNITS, controlnet_model_spec
 from ..errors import SdplayError
 from .config import Limits
 
+UNIT_FILES = tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
+UNIT_MODELS = tuple(f"cn_{unit}_model" for unit in CONTROLNET_UNITS)
 FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
+FILE_KEYS += UNIT_FILES
 CONTROL_KEY = "control"  # ControlNet inputs TYPE:IMAGE[:WEIGHT]: the IMAGE part is a file
 MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
+MODEL_KEYS += UNIT_MODELS
 MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
 
@@ -111,6 +117,9 @@ class PathPolicy:
             raise SdplayError(f"{key}: must be a model name (a string), got {type(value).__name__}")
         if value.lower() in ALIASES or value.lower() in MODEL_WORDS:
             return
+        if key in UNIT_MODELS:  # a web-UI model name stands for its hub copy
+            with suppress(ValueError):  # a name with no hub copy: the settings refuse it in their own words
+                value = controlnet_model_spec(value)
         looks_local = value.startswith((".", "/", "~")) or "\\" in value or Path(value).exists()
         if looks_local or not HUB_ID.match(value):
             raise SdplayError(
