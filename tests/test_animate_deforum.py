@@ -122,8 +122,8 @@ def test_features_the_file_turns_on_are_named_in_one_line(tmp_path, caplog) -> N
     with caplog.at_level(logging.INFO, logger="sdplay"):
         AnimationSettings.from_dict({**json.loads(DEFORUM_FILE.read_text()), **changed}, "mine.txt")
     assert [r.getMessage() for r in caplog.records] == [
-        "mine.txt: this file turns on ControlNet masks (cn_2_mask_vid_path), hybrid video (hybrid_composite) and diffusion redo"
-        " (diffusion_redo); sdplay does not do them, so the result will differ"
+        "mine.txt: this file turns on ControlNet masks (cn_2_mask_vid_path), hybrid video (hybrid_composite) and "
+        "diffusion redo (diffusion_redo); sdplay does not do them, so the result will differ"
     ]
 
 

@@ -138,3 +138,22 @@ def test_missing_interpolate_extra_is_one_line_naming_the_pip_command(monkeypatc
     monkeypatch.setitem(sys.modules, "cv2", None)  # what `import cv2` meets when OpenCV is not installed
     with pytest.raises(SdplayError, match=r"needs OpenCV: pip install 'sdplay\[interpolate\]'"):
         sdplay.interpolate(moving_square, write=False)
+
+
+def test_interpolate_resume_continues_an_interrupted_run_folder(moving_square, tmp_path) -> None:
+    whole = sdplay.interpolate(moving_square, multiplier=2, outdir=tmp_path)
+    for name in ("0004.png", "0005.png", "0006.png", "animation.mp4"):  # stopped after frame 3
+        (whole.run_dir / name).unlink()
+    (whole.run_dir / "0004.png").write_bytes(b"\x89PNG cut off")  # a frame cut off mid-write
+    result = CliRunner().invoke(app, ["interpolate", "--resume", str(whole.run_dir)])
+    assert result.exit_code == 0, result.output
+    assert Path(result.stdout.strip()) == whole.run_dir / "animation.mp4" and video_info(whole.video)[0] == 7
+    again = sdplay.interpolate(moving_square, multiplier=2, outdir=tmp_path / "again")
+    assert all(
+        np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+        for a, b in zip(again.paths, sorted(whole.run_dir.glob("*.png")), strict=True)
+    )
+    refused = CliRunner().invoke(app, ["interpolate", str(moving_square), "--resume", str(whole.run_dir)])
+    assert refused.exit_code == 2 and "leave out other settings" in refused.stderr
+    nothing = CliRunner().invoke(app, ["interpolate", "--resume", str(tmp_path)])
+    assert nothing.exit_code == 2 and "no settings.json there" in nothing.stderr

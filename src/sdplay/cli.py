@@ -326,6 +326,14 @@ DREAM_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
     (_opt(str | None, None, "--format", help="mp4 (default), gif, frames, or a comma list."), "formats"),
     (_opt(Path | None, None, "--audio", help="wav/mp3/ogg: sets the length, moves on loud beats, muxed in."), "audio"),
     (_opt(str | None, None, "--prompt-interp", help="Text embeddings: lerp (default) or slerp."), "prompt_interp"),
+    (
+        _opt(int | None, None, "--interpolate", help="Also 2x/4x the frames by interpolation (interpolated/)."),
+        "interpolate",
+    ),
+    (
+        _opt(str | None, None, "--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps)."),
+        "interpolate_timing",
+    ),
     (_opt(Path | None, None, "--resume", help="Continue an interrupted dream run folder."), None),
 ]
 
@@ -403,6 +411,12 @@ def animate(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model spec (default sd15).")] = None,
     depth_model: Annotated[str | None, typer.Option("--depth-model", help="Depth model; none = flat.")] = None,
+    interpolate: Annotated[
+        int | None, typer.Option("--interpolate", help="Also 2x/4x the frames by interpolation (interpolated/).")
+    ] = None,
+    interpolate_timing: Annotated[
+        str | None, typer.Option("--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps).")
+    ] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted animate run.")] = None,
     video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
@@ -417,6 +431,7 @@ def animate(
     """Deforum-style animation (2D, 3D, Video Input, Interpolation) from settings files."""
     setup_logging(quiet, debug)
     flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype, "backend": backend}
+    flags.update(interpolate=interpolate, interpolate_timing=interpolate_timing)
     options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
 
     def run_all() -> None:
@@ -462,7 +477,8 @@ def run_animate_command(
     settings = None if resume else settings_from(path, overrides)
     where = {"outdir": outdir, "resume": resume, "video_format": video_format}
     result = run_job(Job("animate", settings, **where, token=token, local_only=local_only), quiet, "frame")
-    print(result.video)
+    for video in result.videos:
+        print(video)
     log.info("%d frames in %s; seed %d", len(result.paths), result.run_dir, result.settings.seed)
 
 
@@ -706,6 +722,9 @@ def interpolate(
     fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the result, instead.")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue an interrupted interpolate run folder.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
 ) -> None:
@@ -719,9 +738,11 @@ def interpolate(
         from .settings import read_config
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
-        settings = InterpolateSettings.from_dict(data)
+        if resume is not None and data:
+            raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
+        settings = None if resume is not None else InterpolateSettings.from_dict(data)
         with frame_progress(quiet) as on_frame:
-            result = run_interpolate(settings, outdir, True, on_frame)
+            result = run_interpolate(settings, outdir, True, on_frame, resume)
         print(result.video)
         log.info("%d frames at %g fps in %s", result.frame_count, result.settings.fps, result.run_dir)
 

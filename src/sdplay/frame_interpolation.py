@@ -25,13 +25,13 @@ from pydantic import Field, model_validator
 
 from .errors import SdplayError, import_extra
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
-from .settings import FramesPerSecond, PathText, Settings
+from .settings import MAX_INTERPOLATION, FramesPerSecond, PathText, Settings, Timing
 
 log = logging.getLogger("sdplay")
 
 METHODS = ("flow",)
-MAX_MULTIPLIER = 16
 EXTRA_HINT = "pip install 'sdplay[interpolate]'"
+INTERPOLATED_FOLDER = "interpolated"  # a dream or animate run's --interpolate frames, beside its own
 
 FrameCallback = Callable[[int, int], None]
 """on_frame(done, total)"""
@@ -41,13 +41,11 @@ class InterpolateSettings(Settings):
     """An interpolation job over a picture sequence (a video file or a run folder of frames)."""
 
     source: PathText = Field("", description="A video, or a run folder of numbered frames.")
-    multiplier: Annotated[int, Field(ge=2, le=MAX_MULTIPLIER)] = Field(
+    multiplier: Annotated[int, Field(ge=2, le=MAX_INTERPOLATION)] = Field(
         2, description="Frames per original interval: 2 puts one new frame between every two."
     )
     method: Literal["flow"] = Field("flow", description="flow: OpenCV dense optical flow, no download.")
-    timing: Literal["smooth", "slowmo"] = Field(
-        "smooth", description="smooth: the fps times the multiplier; slowmo: the source's fps."
-    )
+    timing: Timing = Field("smooth", description="smooth: the fps times the multiplier; slowmo: the source's fps.")
     fps: FramesPerSecond | None = Field(None, description="The result's frame rate, instead of the timing's.")
 
     @model_validator(mode="after")
@@ -109,12 +107,12 @@ class OutFrame:
 
 
 def interpolate_frames(
-    frames: list[Image.Image], multiplier: int = 2, method: str = "flow", workers: int = 2
+    frames: list[Image.Image], multiplier: int = 2, method: str = "flow", workers: int = 2, start: int = 0
 ) -> Iterator[OutFrame]:
     """Every original frame followed by `multiplier - 1` new ones before the next; the last original ends it.
+    `start` skips the pairs before original frame `start` (a resumed sequence).
 
     Pairs are worked on `workers` at a time (OpenCV releases the GIL), results handed back in order.
-    This is what dream and animate call for their `--interpolate` option.
     """
     if len(frames) < 2:
         raise SdplayError(f"interpolation needs at least two frames, got {len(frames)}")
@@ -129,8 +127,8 @@ def interpolate_frames(
 
     pairs, window = len(frames) - 1, 2 * max(1, workers)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sdplay-interp") as pool:
-        ahead = deque(pool.submit(pair, i) for i in range(min(window, pairs)))
-        for i in range(pairs):
+        ahead = deque(pool.submit(pair, i) for i in range(start, min(start + window, pairs)))
+        for i in range(start, pairs):
             made = ahead.popleft().result()
             if i + window < pairs:  # at most `window` pairs made ahead of the writer
                 ahead.append(pool.submit(pair, i + window))
@@ -157,40 +155,88 @@ def output_fps(settings: InterpolateSettings, source_fps: float | None) -> float
     return fps * settings.multiplier if settings.timing == "smooth" else fps
 
 
-def frame_parameters(source: Source, frame: OutFrame, settings: InterpolateSettings, name: str) -> str:
+def frame_parameters(source: Source, frame: OutFrame, multiplier: int, name: str) -> str:
     if frame.t == 0:
         return with_fields(source.parameters[frame.index], {"Original frame": frame.index})
     fields = {"Interpolated between": f"{frame.index} and {frame.index + 1}", "At": round(frame.t, 4)}
-    return with_fields(source.parameters[frame.index], {**fields, "Interpolation": f"{name} x{settings.multiplier}"})
+    return with_fields(source.parameters[frame.index], {**fields, "Interpolation": f"{name} x{multiplier}"})
+
+
+def write_sequence(
+    folder: Path,
+    source: Source,
+    multiplier: int,
+    method: str = "flow",
+    on_frame: FrameCallback | None = None,
+    check: Callable[[], None] | None = None,
+) -> list[Path]:
+    """The source's frames with `multiplier - 1` new ones between every two, written into `folder` as
+    NNNN.png as they are made. Frames an interrupted call finished there are kept and the sequence goes
+    on after them (a frame cut off mid-write is made again), so a rerun continues where it stopped.
+    `check` is called between frames (a cancel raises from it)."""
+    from .output import BackgroundWriter, finished_frames, frame_path, save_frame
+
+    if len(source.frames) < 2:
+        raise SdplayError(f"{source.path} has one frame; interpolation needs a video or a run of at least two frames")
+    folder.mkdir(exist_ok=True)
+    total = (len(source.frames) - 1) * multiplier + 1
+    done = finished_frames(folder)
+    name = make_interpolator(method).name
+    first = min(done // multiplier, len(source.frames) - 1)  # the pair the first missing frame belongs to
+
+    def save(item: tuple[int, OutFrame]) -> Path:
+        number, frame = item
+        return save_frame(folder, number, frame.image, frame_parameters(source, frame, multiplier, name))
+
+    frames = interpolate_frames(source.frames, multiplier, method, start=first) if done < total else iter(())
+    with BackgroundWriter(save) as background:  # PNG encoding overlaps the next frames' flow
+        for number, frame in enumerate(frames, start=first * multiplier):
+            if number >= done:
+                background.submit((number, frame))
+                if on_frame is not None:
+                    on_frame(number + 1, total)
+            if check is not None:
+                check()
+        background.finish()
+    return [frame_path(folder)(number) for number in range(total)]
+
+
+def interpolate_run_folder(
+    run_dir: Path, count: int, multiplier: int, check: Callable[[], None] | None = None
+) -> list[Path]:
+    """A dream or animate run's `--interpolate`: its first `count` frames interpolated into the sub-folder
+    `interpolated/` (the originals stay as they are, beside them); resumable like `write_sequence`."""
+    source = read_source(run_dir)
+    source.frames, source.parameters = source.frames[:count], source.parameters[:count]
+    return write_sequence(run_dir / INTERPOLATED_FOLDER, source, multiplier, check=check)
 
 
 def run_interpolate(
-    settings: InterpolateSettings,
+    settings: InterpolateSettings | None,
     outdir: str | Path | None = None,
     write: bool = True,
     on_frame: FrameCallback | None = None,
+    resume: str | Path | None = None,
 ) -> InterpolateRun:
-    """Read the source, interpolate, write every frame as it is made into a new run folder, then the video."""
-    from .output import BackgroundWriter
+    """Read the source, interpolate, write every frame as it is made into a new run folder, then the video.
+    `resume` continues an interrupted run folder of this tool instead (its settings.json names the source)."""
     from .postprocess import ResultWriter
 
+    if resume is not None:
+        writer = ResultWriter.reopen(resume, "interpolate")
+        settings = InterpolateSettings.from_dict(writer.settings)
+    assert settings is not None
     source = read_source(settings.source)
     if len(source.frames) < 2:
         raise SdplayError(f"{source.path} has one frame; interpolation needs a video or a run of at least two frames")
     settings = settings.with_values(fps=output_fps(settings, source.fps))
-    name = make_interpolator(settings.method).name
     total = (len(source.frames) - 1) * settings.multiplier + 1
-    frames = interpolate_frames(source.frames, settings.multiplier, settings.method)
     if not write:
+        frames = interpolate_frames(source.frames, settings.multiplier, settings.method)
         return InterpolateRun(settings, total, images=[frame.image for frame in frames])
-    writer = ResultWriter(outdir, "interpolate", source.path, settings.to_dict())
-    with BackgroundWriter(writer.save_numbered) as background:  # PNG encoding overlaps the next frames' flow
-        for number, frame in enumerate(frames):
-            done = background.submit((number, frame.image, frame_parameters(source, frame, settings, name)))
-            writer.paths.extend(path for _, path in done)
-            if on_frame is not None:
-                on_frame(number + 1, total)
-        writer.paths.extend(path for _, path in background.finish())
+    if resume is None:
+        writer = ResultWriter.create(outdir, "interpolate", source.path, settings.to_dict())
+    writer.paths = write_sequence(writer.run_dir, source, settings.multiplier, settings.method, on_frame)
     video = writer.encode(source.video or f"{source.path.stem}.mp4", settings.fps or DEFAULT_FPS)
     return InterpolateRun(settings, total, writer.run_dir, writer.paths, video)
 

@@ -65,6 +65,21 @@ Guidance = Annotated[float, Field(ge=0, le=MAX_GUIDANCE)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 FramesPerSecond = Annotated[float, Field(gt=0, le=MAX_FPS)]
+MAX_INTERPOLATION = 16  # frames per original interval: 15 new ones between every two
+Interpolation = Annotated[int, Field(ge=1, le=MAX_INTERPOLATION)]
+Timing = Literal["smooth", "slowmo"]
+
+
+def interpolate_fields() -> tuple[Any, Any]:
+    """The `interpolate` and `interpolate_timing` fields of the video modes (dream, animate)."""
+    return (
+        Field(
+            1,
+            description="Frame interpolation: 2 or 4 puts 1 or 3 new frames between every two, into interpolated/ "
+            "beside the originals, and a second video (1 = off).",
+        ),
+        Field("smooth", description="Interpolated video: smooth multiplies the fps, slowmo keeps it (slow motion)."),
+    )
 
 
 def _path_as_text(value: Any) -> Any:

@@ -268,7 +268,7 @@ def run_upscale(
     frames = iter_upscaled(source, upscaler, settings, on_frame)
     if not write:
         return UpscaleRun(settings, [image for image, _ in frames])
-    writer = ResultWriter(outdir, "upscale", source.path, settings.to_dict())
+    writer = ResultWriter.create(outdir, "upscale", source.path, settings.to_dict())
     images = []
     for image, parameters in frames:
         writer.save(image, parameters)

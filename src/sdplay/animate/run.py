@@ -108,7 +108,8 @@ class AnimationPlan:
         self.settings, self.renderer, self.inputs = settings, renderer, inputs
         self.total = settings.max_frames
         self.title = settings.frame_prompts()[0][0] or "animation"
-        self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps)
+        interpolated = settings.interpolate, settings.interpolate_timing
+        self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps, None, *interpolated)
         self.split = split_of(settings)
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:

@@ -31,19 +31,22 @@ from ..settings import (
     Fraction,
     FramesPerSecond,
     Guidance,
+    Interpolation,
     ModelSettings,
     PathText,
     Pixels,
     SamplerName,
     Steps,
+    Timing,
     check_pixels,
+    interpolate_fields,
     read_config,
     round_size,
     short_repr,
     size_multiple,
 )
 from .schedule import keyed_values, prompt_maths, schedule_values, string_keyframes
-from .unsupported import report_ignored
+from .unsupported import report_ignored, turned_on
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -63,6 +66,7 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_negative": "negative_prompts",
 }
 MAX_SEED = 2**32 - 1
+INTERPOLATE = interpolate_fields()
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
 MAX_RAISED_STEPS = 50
 MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
@@ -235,6 +239,8 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
         4, description="Interpolation with interpolate_key_frames off: frames between two key prompts (Colab)."
     )
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
+    interpolate: Interpolation = INTERPOLATE[0]
+    interpolate_timing: Timing = INTERPOLATE[1]
     prompts: dict[str, str] = Field(
         default_factory=lambda: {"0": ""},
         description="Prompts by frame (`max_f/2` works); `--neg` starts a negative.",
@@ -382,15 +388,49 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
         ignored = []
         # the Colab notebook keeps a list `prompts` for still images beside the animation's dict
         still_list = isinstance(data.get("prompts"), list) and "animation_prompts" in data
+        interpolation = _deforum_interpolation(data)
         for key, value in data.items():
             name = RENAMED.get(key, key)
             superseded = (key == "prompts" and still_list) or (name != key and name in data and not still_list)
+            if interpolation and key in DEFORUM_INTERPOLATION:
+                continue  # read as interpolate and interpolate_timing
             if name not in known or superseded:  # unknown, or superseded by another spelling
                 ignored.append(str(key))
             else:
                 values[name] = value
         report_ignored(source, data, sorted(ignored))
-        return cls(**values)
+        return cls(**{**interpolation, **values})
+
+
+DEFORUM_INTERPOLATION = (
+    "frame_interpolation_engine",
+    "frame_interpolation_x_amount",
+    "frame_interpolation_slow_mo_enabled",
+    "frame_interpolation_slow_mo_amount",
+)
+
+
+def _deforum_interpolation(data: dict[str, Any]) -> dict[str, Any]:
+    """Deforum's frame interpolation keys -> interpolate and interpolate_timing, where the file turns it on
+    and does not say `interpolate` itself. Deforum divides the fps by `slow_mo_amount`; sdplay's slow
+    motion keeps the fps, which is that with `slow_mo_amount` equal to `x_amount`."""
+    engine = data.get("frame_interpolation_engine")
+    if not turned_on(engine) or "interpolate" in data:
+        return {}
+    amount = data.get("frame_interpolation_x_amount", 2)
+    slow = _deforum_value(
+        "frame_interpolation_slow_mo_enabled", bool, data.get("frame_interpolation_slow_mo_enabled", False)
+    )
+    log.info("frame_interpolation_engine %s: sdplay interpolates by optical flow", engine)
+    slow_amount = data.get("frame_interpolation_slow_mo_amount", amount)
+    if slow is True and str(slow_amount) != str(amount):
+        log.warning(
+            "frame_interpolation_slow_mo_amount %s: sdplay's slow motion keeps the fps (the video lasts %s times "
+            "longer); Deforum's divides the interpolated fps by it",
+            slow_amount,
+            amount,
+        )
+    return {"interpolate": amount, "interpolate_timing": "slowmo" if slow is True else "smooth"}
 
 
 SCHEDULES = tuple(

@@ -30,7 +30,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "enable_ddim_eta_scheduling",
         "enable_ancestral_eta_scheduling",
     ),
-    "frame interpolation": ("frame_interpolation_engine",),
     "upscaling": ("r_upscale_video",),
     "a soundtrack": ("add_soundtrack",),
     "grayscale": ("color_force_grayscale",),

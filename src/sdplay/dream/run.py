@@ -28,7 +28,9 @@ class DreamPlan:
         self.total = settings.total_frames
         self.title = (settings.prompts or ("dream",))[0]
         kinds = tuple(kind for kind in settings.formats if kind != "frames")
-        self.video = VideoSpec(VIDEO_NAME, kinds, settings.fps, settings.audio) if kinds else None
+        interpolated = settings.interpolate, settings.interpolate_timing
+        wanted = kinds or settings.interpolate > 1  # frames only: still interpolated
+        self.video = VideoSpec(VIDEO_NAME, kinds, settings.fps, settings.audio, *interpolated) if wanted else None
         self.split = Split(tuple(range(0, self.total, settings.batch_size)))  # batches begin at multiples
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:

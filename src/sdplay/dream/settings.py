@@ -16,13 +16,16 @@ from ..settings import (
     BatchSize,
     FramesPerSecond,
     Guidance,
+    Interpolation,
     ModelSettings,
     PathText,
     Pixels,
     SamplerName,
     Steps,
+    Timing,
     as_tuple,
     check_pixels,
+    interpolate_fields,
     round_size,
     short_repr,
     size_multiple,
@@ -35,6 +38,7 @@ Format = Literal["mp4", "gif", "frames"]
 FORMATS = get_args(Format)
 DEFAULT_FRAMES_PER_SEGMENT = 24
 DEFAULT_IMAGE_STRENGTH = 0.75
+INTERPOLATE = interpolate_fields()
 
 
 def parse_seeds(value: Any) -> Any:
@@ -96,6 +100,8 @@ class DreamSettings(ModelSettings):
     fps: FramesPerSecond = Field(24.0, description="Frames per second of the video.")
     formats: tuple[Format, ...] = Field(("mp4",), description="What to write: mp4, gif and/or frames (a comma list).")
     audio: PathText | None = Field(None, description="wav/mp3/ogg: sets the length, moves on loud beats, muxed in.")
+    interpolate: Interpolation = INTERPOLATE[0]
+    interpolate_timing: Timing = INTERPOLATE[1]
     prompt_interp: Literal["lerp", "slerp"] = Field("lerp", description="How text embeddings are interpolated.")
     width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the first image's).")
     height: Pixels | None = Field(None, description="Height in pixels (default: the model's or the first image's).")

@@ -153,7 +153,7 @@ def check_limits(mode: str, settings: Any, limits: Limits) -> None:
             raise SdplayError(f"{key}: {value} is more than this server allows ({limits.max_num})")
     frames = planned_frames(mode, settings)
     if frames is not None:
-        check_frames(frames, limits)
+        check_frames((frames - 1) * getattr(settings, "interpolate", 1) + 1, limits)  # interpolated ones count too
 
 
 def check_frames(frames: int, limits: Limits) -> None:
