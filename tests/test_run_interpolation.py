@@ -100,3 +100,19 @@ def test_deforum_frame_interpolation_keys_turn_it_on(deforum, expected, caplog) 
         settings = AnimationSettings.from_dict({**json.loads(DEFORUM_FILE.read_text()), **deforum}, "d.txt")
     assert (settings.interpolate, settings.interpolate_timing) == expected
     assert "turns on" not in caplog.text
+
+
+def test_an_animation_interpolated_by_rife_and_a_bad_weights_file_refused_before_the_run(tiny_model, tmp_path) -> None:
+    import torch
+    from framelift.interpolation import IFNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "flownet_v4.26.pkl"
+    torch.save({f"module.{key}": value for key, value in IFNet().state_dict().items()}, weights)
+    run = animation(tiny_model, tmp_path / "out", interpolate=2, interpolate_model=str(weights))
+    made = read_parameters(run.run_dir / "interpolated" / "0001.png")
+    assert made["Interpolation"] == "RIFE 4.26 (flownet_v4.26.pkl) x2" and video_info(run.videos[1])[0] == 5
+    torch.save({"module.nothing": torch.zeros(1)}, tmp_path / "other.pkl")
+    with pytest.raises(sdplay.errors.SdplayError, match="cannot load .*other.pkl as RIFE 4.26 weights"):
+        animation(tiny_model, tmp_path / "refused", interpolate=2, interpolate_model=str(tmp_path / "other.pkl"))
+    assert not any((tmp_path / "refused").rglob("settings.json"))  # no run folder was made

@@ -334,6 +334,10 @@ DREAM_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
         _opt(str | None, None, "--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps)."),
         "interpolate_timing",
     ),
+    (
+        _opt(Path | None, None, "--interpolate-model", help="RIFE 4.26 weights: learned in-between frames."),
+        "interpolate_model",
+    ),
     (_opt(Path | None, None, "--resume", help="Continue an interrupted dream run folder."), None),
 ]
 
@@ -417,6 +421,9 @@ def animate(
     interpolate_timing: Annotated[
         str | None, typer.Option("--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps).")
     ] = None,
+    interpolate_model: Annotated[
+        Path | None, typer.Option("--interpolate-model", help="RIFE 4.26 weights: learned in-between frames.")
+    ] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted animate run.")] = None,
     video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
@@ -432,6 +439,7 @@ def animate(
     setup_logging(quiet, debug)
     flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype, "backend": backend}
     flags.update(interpolate=interpolate, interpolate_timing=interpolate_timing)
+    flags["interpolate_model"] = str(interpolate_model) if interpolate_model else None
     options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
 
     def run_all() -> None:
@@ -719,6 +727,10 @@ def interpolate(
         str | None, typer.Option("--timing", help="smooth: multiply the fps (default); slowmo: keep it.")
     ] = None,
     method: Annotated[str | None, typer.Option("--method", help="flow (optical flow, no download).")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "--interpolate-model", "-m", help="RIFE 4.26 weights: learned in-between frames."),
+    ] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the result, instead.")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
@@ -731,7 +743,7 @@ def interpolate(
     """New frames between the frames of a video or run folder, into a new run folder with the video."""
     setup_logging(quiet, debug)
     flags = {"source": str(source) if source else None, "multiplier": multiplier, "timing": timing}
-    flags.update(method=method, fps=fps)
+    flags.update(method=method, fps=fps, model=str(model) if model else None)
 
     def run() -> None:
         from .frame_interpolation import InterpolateSettings, run_interpolate

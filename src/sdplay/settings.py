@@ -70,8 +70,8 @@ Interpolation = Annotated[int, Field(ge=1, le=MAX_INTERPOLATION)]
 Timing = Literal["smooth", "slowmo"]
 
 
-def interpolate_fields() -> tuple[Any, Any]:
-    """The `interpolate` and `interpolate_timing` fields of the video modes (dream, animate)."""
+def interpolate_fields() -> tuple[Any, Any, Any]:
+    """The `interpolate`, `interpolate_timing` and `interpolate_model` fields of the video modes (dream, animate)."""
     return (
         Field(
             1,
@@ -79,7 +79,14 @@ def interpolate_fields() -> tuple[Any, Any]:
             "beside the originals, and a second video (1 = off).",
         ),
         Field("smooth", description="Interpolated video: smooth multiplies the fps, slowmo keeps it (slow motion)."),
+        Field(None, description="Frame interpolation by RIFE 4.26 from this weights file, instead of optical flow."),
     )
+
+
+def check_interpolator_file(key: str, path: str | None) -> None:
+    """A learned interpolator's weights file must be there, before anything loads."""
+    if path and not Path(path).expanduser().is_file():
+        raise ValueError(f"{key}: interpolator weights not found: {path}")
 
 
 def _path_as_text(value: Any) -> Any:

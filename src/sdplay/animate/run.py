@@ -108,7 +108,7 @@ class AnimationPlan:
         self.settings, self.renderer, self.inputs = settings, renderer, inputs
         self.total = settings.max_frames
         self.title = settings.frame_prompts()[0][0] or "animation"
-        interpolated = settings.interpolate, settings.interpolate_timing
+        interpolated = settings.interpolate, settings.interpolate_timing, settings.interpolate_model
         self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps, None, *interpolated)
         self.split = split_of(settings)
 

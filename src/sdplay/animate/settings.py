@@ -38,6 +38,7 @@ from ..settings import (
     SamplerName,
     Steps,
     Timing,
+    check_interpolator_file,
     check_pixels,
     interpolate_fields,
     read_config,
@@ -241,6 +242,7 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
     interpolate: Interpolation = INTERPOLATE[0]
     interpolate_timing: Timing = INTERPOLATE[1]
+    interpolate_model: PathText | None = INTERPOLATE[2]
     prompts: dict[str, str] = Field(
         default_factory=lambda: {"0": ""},
         description="Prompts by frame (`max_f/2` works); `--neg` starts a negative.",
@@ -272,6 +274,7 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     def _consistent(self) -> AnimationSettings:
         """Reject what no run could use, naming the key; schedules are parsed here, once, to fail early."""
         check_pixels(self.W, self.H, ("W", "H"))
+        check_interpolator_file("interpolate_model", self.interpolate_model)
         if self.use_init and not self.init_image:
             raise ValueError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:

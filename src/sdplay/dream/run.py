@@ -28,7 +28,7 @@ class DreamPlan:
         self.total = settings.total_frames
         self.title = (settings.prompts or ("dream",))[0]
         kinds = tuple(kind for kind in settings.formats if kind != "frames")
-        interpolated = settings.interpolate, settings.interpolate_timing
+        interpolated = settings.interpolate, settings.interpolate_timing, settings.interpolate_model
         wanted = kinds or settings.interpolate > 1  # frames only: still interpolated
         self.video = VideoSpec(VIDEO_NAME, kinds, settings.fps, settings.audio, *interpolated) if wanted else None
         self.split = Split(tuple(range(0, self.total, settings.batch_size)))  # batches begin at multiples

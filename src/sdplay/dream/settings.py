@@ -24,6 +24,7 @@ from ..settings import (
     Steps,
     Timing,
     as_tuple,
+    check_interpolator_file,
     check_pixels,
     interpolate_fields,
     round_size,
@@ -102,6 +103,7 @@ class DreamSettings(ModelSettings):
     audio: PathText | None = Field(None, description="wav/mp3/ogg: sets the length, moves on loud beats, muxed in.")
     interpolate: Interpolation = INTERPOLATE[0]
     interpolate_timing: Timing = INTERPOLATE[1]
+    interpolate_model: PathText | None = INTERPOLATE[2]
     prompt_interp: Literal["lerp", "slerp"] = Field("lerp", description="How text embeddings are interpolated.")
     width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the first image's).")
     height: Pixels | None = Field(None, description="Height in pixels (default: the model's or the first image's).")
@@ -120,6 +122,7 @@ class DreamSettings(ModelSettings):
         if not any(p.strip() for p in self.prompts) and not self.images:
             raise ValueError('no prompt given: sdplay dream "a prompt" ["another prompt" ...] (or --image FILE)')
         check_pixels(self.width, self.height)
+        check_interpolator_file("interpolate_model", self.interpolate_model)
         self.key_point_count()
         if self.frames is not None and self.total_frames is not None:
             raise ValueError("give --frames (per key point) or --total-frames, not both")

@@ -44,6 +44,7 @@ class VideoSpec:
     audio: str | None = None
     interpolate: int = 1
     timing: str = "smooth"
+    interpolate_model: str | None = None  # RIFE's weights; None: optical flow
 
 
 @dataclass(frozen=True)

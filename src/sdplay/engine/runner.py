@@ -23,7 +23,7 @@ from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, S
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
-from .videos import finish_videos
+from .videos import check_videos, finish_videos
 
 log = logging.getLogger("sdplay")
 
@@ -123,6 +123,7 @@ class _RunState:
         model = load_model(settings.model, settings.load_options(job.token, job.local_only))
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
+        check_videos(plan.video)
         result = self.result
         result.settings, result.outline = plan.settings, Outline(plan.total, plan.title, plan.video, plan.split)
         start, stop = job.frames or (0, plan.total)

@@ -9,6 +9,14 @@ from ..output import RunFolder
 from .modes import VideoSpec
 
 
+def check_videos(video: VideoSpec | None) -> None:
+    """What the videos need that could be wrong (a RIFE weights file that does not load) fails before the run."""
+    if video is not None and video.interpolate > 1 and video.interpolate_model:
+        from ..frame_interpolation import make_interpolator
+
+        make_interpolator("flow", video.interpolate_model)
+
+
 def finish_videos(folder: RunFolder, video: VideoSpec, total: int, check: Callable[[], None]) -> Iterator[Path]:
     """Each video of the run, as it is complete (one already there is kept); `check` runs between steps
     (a cancel raises from it). The interpolated frames are written as they are made, so a resumed
@@ -20,7 +28,7 @@ def finish_videos(folder: RunFolder, video: VideoSpec, total: int, check: Callab
         return
     from ..frame_interpolation import interpolate_run_folder
 
-    frames = interpolate_run_folder(folder.path, total, video.interpolate, check)
+    frames = interpolate_run_folder(folder.path, total, video.interpolate, check, video.interpolate_model)
     smooth = video.timing == "smooth"
     fps = video.fps * video.interpolate if smooth else video.fps
     for kind in video.kinds:

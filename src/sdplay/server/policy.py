@@ -28,6 +28,7 @@ FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path",
 FILE_KEYS += UNIT_FILES
 CONTROL_KEY = "control"  # ControlNet inputs TYPE:IMAGE[:WEIGHT]: the IMAGE part is a file
 MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
+MODEL_KEYS += ("interpolate_model",)  # RIFE weights: a local file, so on loopback only
 MODEL_KEYS += UNIT_MODELS
 MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
