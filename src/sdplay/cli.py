@@ -687,6 +687,7 @@ def upscale(
     dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted upscale run folder.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Hugging Face token (sd-x4).")] = None,
     local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
@@ -705,14 +706,17 @@ def upscale(
         from .upscaling import UpscaleSettings
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
-        settings = UpscaleSettings.from_dict(data)
+        if resume is not None and data:
+            raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
+        settings = None if resume is not None else UpscaleSettings.from_dict(data)
         from .upscaling import run_upscale
 
         with frame_progress(quiet) as on_frame:
-            result = run_upscale(settings, outdir, True, token, local_only, on_frame)
+            result = run_upscale(settings, outdir, True, token, local_only, on_frame, resume)
         for path in [result.video] if result.video else result.paths or []:
             print(path)
-        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, len(result.images), result.run_dir)
+        made = len(result.paths or [])
+        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, made, result.run_dir)
 
     guarded(debug, run)
 
