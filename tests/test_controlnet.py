@@ -134,3 +134,39 @@ def test_cli_flags_and_bad_controls(tiny_model, tiny_controlnet, edges, tmp_path
         result = CliRunner().invoke(app, [*base, *extra])
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], (extra, result.output)
+
+
+def test_dream_walks_under_one_control_map_and_weight_0_is_no_control(tiny_model, tiny_controlnet, edges, tmp_path):
+    walk = dict(model=str(tiny_model), width=64, height=64, steps=2, seeds=[1, 2], frames=2, device="cpu")
+    control = dict(control_model=str(tiny_controlnet), formats="frames")
+    plain = sdplay.dream("a cat", "a dog", **walk, write=False).images
+    silent = sdplay.dream("a cat", "a dog", **walk, control=f"none:{edges}:0", **control, write=False).images
+    run = sdplay.dream("a cat", "a dog", **walk, control=f"canny:{edges}", **control, outdir=tmp_path)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(silent, plain, strict=True))
+    steered = [np.asarray(Image.open(path).convert("RGB")) for path in run.paths]
+    assert not any(np.array_equal(a, np.asarray(b)) for a, b in zip(steered, plain, strict=True))
+    assert read_parameters(run.paths[1])["ControlNet"] == f"canny:{edges}"
+    assert json.loads((run.run_dir / "settings.json").read_text())["control"] == [f"canny:{edges}"]
+
+
+def test_an_image_walk_takes_the_control_too(tiny_model, tiny_controlnet, edges, picture) -> None:
+    walk = dict(model=str(tiny_model), steps=3, seeds=[1], frames=2, device="cpu", images=[picture, picture])
+    plain = sdplay.dream("a cat", **walk, write=False).images
+    steered = sdplay.dream("a cat", **walk, control=f"none:{edges}", control_model=str(tiny_controlnet), write=False)
+    assert steered.images[0].size == (64, 64) and not np.array_equal(
+        np.asarray(steered.images[0]), np.asarray(plain[0])
+    )
+
+
+def test_dream_cli_takes_controls_and_refuses_bad_ones(tiny_model, tiny_controlnet, edges, tmp_path) -> None:
+    base = ["dream", "a cat", "-m", str(tiny_model), "--steps", "2", "--frames", "2", "--format", "frames"]
+    base += ["-W", "64", "-H", "64", "-o", str(tmp_path)]
+    ok = CliRunner().invoke(app, [*base, "--control", f"none:{edges}", "--control-model", str(tiny_controlnet)])
+    assert ok.exit_code == 0, ok.output
+    for extra, message in [
+        (["--control", f"pose:{edges}", "--control-model", str(tiny_controlnet)], "unknown preprocessor 'pose'"),
+        (["--control", f"none:{tmp_path}/no.png", "--control-model", str(tiny_controlnet)], "control image not found"),
+    ]:
+        result = CliRunner().invoke(app, [*base, *extra])
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], (extra, result.output)

@@ -348,7 +348,7 @@ def dream_settings_from(values: dict[str, Any], config: Path | None) -> Any:
     from .settings import read_config
 
     data: dict[str, Any] = dict(read_config(config)) if config else {}
-    for param, field_name in DREAM_OPTIONS + [(p, f) for p, f in COMMON if f not in ("seed", "num")]:
+    for param, field_name in DREAM_OPTIONS + CONTROL + [(p, f) for p, f in COMMON if f not in ("seed", "num")]:
         value = values.get(param.name)
         if field_name and value is not None and value != []:
             data[field_name] = [str(v) for v in value] if isinstance(value, list) else value
@@ -368,7 +368,9 @@ def run_dream_command(values: dict[str, Any]) -> None:
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
     settings = None if resume else dream_settings_from(values, values.get("config"))
     ignored = [
-        "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
+        "--" + p.name.replace("_", "-")
+        for p, f in DREAM_OPTIONS + CONTROL + COMMON
+        if f and values.get(p.name) not in (None, [])
     ]
     if resume and ignored:
         from .output import RunFolder
@@ -397,7 +399,7 @@ def dream(**values: Any) -> None:
 
 
 dream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [DREAM_PROMPTS] + [p for p, _ in DREAM_OPTIONS] + [p for p, f in COMMON if f not in ("seed", "num")]
+    [DREAM_PROMPTS] + [p for p, _ in DREAM_OPTIONS + CONTROL] + [p for p, f in COMMON if f not in ("seed", "num")]
 )
 dream.__doc__ = "A video walking the latent space between key points (prompt, seed[, image])."
 app.command("dream")(dream)

@@ -53,6 +53,14 @@ def parse_control(text: str) -> Control:
     return Control(kind, match.group("image"), weight)
 
 
+def read_control_images(settings: Any) -> None:
+    """Open every control image before the model loads, so that a wrong file fails fast."""
+    from .images import load_image
+
+    for text in settings.control:
+        load_image(parse_control(text).image, "control image")
+
+
 def control_map(control: Control, size: tuple[int, int], depth: DepthEstimator | None = None) -> Image.Image:
     """The control image read, sized like the picture and preprocessed (`depth`: the depth preprocessor's model)."""
     from .images import load_image
@@ -134,16 +142,31 @@ def controlled(model: Any, mode: str, nets: Any) -> Any:
     return pipe
 
 
-def control_kwargs(settings: Any, size: tuple[int, int], depth: DepthEstimator | None = None) -> dict[str, Any]:
-    """The pipeline's ControlNet arguments for the settings' controls (one image and weight each)."""
+def control_kwargs(
+    settings: Any, size: tuple[int, int], txt2img: bool, depth: DepthEstimator | None = None
+) -> dict[str, Any]:
+    """The pipeline's ControlNet arguments for the settings' controls (one image and weight each, the same
+    for every picture of a call)."""
     controls = [parse_control(text) for text in settings.control]
     images = [control_map(control, size, depth) for control in controls]
     weights = [control.weight for control in controls]
     single = len(controls) == 1
-    key = "image" if settings.mode == "txt2img" else "control_image"
     return {
-        key: images[0] if single else images,
+        "image" if txt2img else "control_image": images[0] if single else images,
         "controlnet_conditioning_scale": weights[0] if single else weights,
         "control_guidance_start": settings.control_start,
         "control_guidance_end": settings.control_end,
     }
+
+
+def controls_for(settings: Any, model: Any, mode: str, size: tuple[int, int], job: Any) -> tuple[Any, dict[str, Any]]:
+    """(the mode's pipeline with the settings' ControlNets, its ControlNet arguments), made before the run
+    folder so that a wrong file or model fails first."""
+    from .depth import DepthEstimator
+
+    depth = None
+    if settings.depth_model and "depth" in settings.control_kinds():
+        depth = DepthEstimator(settings.depth_model, model.device, job.local_only, model.dtype)
+    control = control_kwargs(settings, size, mode == "txt2img", depth)
+    nets = load_controlnets(model, settings.control_models(), job.token, job.local_only)
+    return controlled(model, mode, nets), control

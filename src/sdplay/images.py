@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .controlnet import control_kwargs, controlled, load_controlnets, parse_control
-from .depth import DepthEstimator
+from .controlnet import controls_for, read_control_images
 from .errors import SdplayError, out_of_memory_as_user_error
 from .hires import HiresFix
 from .models import Model
@@ -77,8 +76,7 @@ def read_inputs(
     `given` holds images passed in memory (Python API), used instead of reading their paths.
     """
     given = given or {}
-    for text in settings.control:  # control images too, so that a wrong file fails before the model loads
-        load_image(parse_control(text).image, "control image")
+    read_control_images(settings)
     if settings.mode == "txt2img":
         return None, None
     init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
@@ -214,13 +212,8 @@ class ImagesMode:
         if not settings.control:
             return ImagesPlan(run, model)
         resolved = run.settings
-        depth = None
-        if resolved.depth_model and "depth" in resolved.control_kinds():
-            depth = DepthEstimator(resolved.depth_model, model.device, job.local_only, model.dtype)
-        control = control_kwargs(resolved, (resolved.width, resolved.height), depth)  # before the run folder
-        models = settings.control_model * (len(settings.control) if len(settings.control_model) == 1 else 1)
-        nets = load_controlnets(model, models, job.token, job.local_only)
-        return ImagesPlan(run, model, controlled(model, settings.mode, nets), control)
+        pipe, control = controls_for(resolved, model, resolved.mode, (resolved.width, resolved.height), job)
+        return ImagesPlan(run, model, pipe, control)
 
 
 ENGINE_MODE = ImagesMode()

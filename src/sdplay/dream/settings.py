@@ -14,6 +14,7 @@ from ..settings import (
     MAX_FRAMES,
     MAX_SEED,
     BatchSize,
+    ControlSettings,
     FramesPerSecond,
     Guidance,
     Interpolation,
@@ -78,7 +79,7 @@ def _parse_formats(value: Any) -> Any:
     return formats
 
 
-class DreamSettings(ModelSettings):
+class DreamSettings(ModelSettings, ControlSettings):
     """Everything a walk needs; `resolved()` fills the open values, and settings.json records them."""
 
     mode: Literal["dream"] = Field("dream", description="Always dream: a walk through the latent space.")
@@ -182,4 +183,5 @@ class DreamSettings(ModelSettings):
             total_frames=frames,
             batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
+            depth_model=self.resolved_depth_model(),
         )
