@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..engine.modes import Split, VideoSpec
 from ..errors import SdplayError
+from ..flow import import_cv2
 from ..images import load_image
 from ..output import Picture
 from .frames import frames_from
@@ -40,6 +41,9 @@ class AnimationInputs:
 
 
 def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
+    for key in ("optical_flow_cadence", "optical_flow_redo_generation"):
+        if getattr(settings, key) != "None":
+            import_cv2(key)  # before any model loads
     init = load_image(settings.init_image, "init_image") if settings.use_init else None
     video: list[Image.Image] = []
     if settings.animation_mode == "Video Input" or settings.color_coherence == "Video Input":

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, model_validator
 
 from ..errors import SdplayError
+from ..flow import flow_method
 from ..settings import (
     MAX_FRAMES,
     MAX_SIDE,
@@ -66,7 +67,16 @@ FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step
 MAX_RAISED_STEPS = 50
 MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
 MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
+MAX_REDO = 50  # throwaway generations before each frame's own: each costs a whole img2img
 Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
+
+
+def _flow_or_none(name: str, info: ValidationInfo) -> str:
+    """An optical flow's name in any case, "None" for off; RAFT becomes DIS Fine with a warning."""
+    return "None" if name.strip().lower() in ("", "none") else flow_method(name, info.field_name or "optical flow")
+
+
+FlowChoice = Annotated[str, AfterValidator(_flow_or_none)]
 
 
 def _schedule(default: str | None, description: str) -> Any:
@@ -151,6 +161,17 @@ class AnimationSettings(ModelSettings):
     legacy_colormatch: bool = Field(False, description="Match only img2img's input, not each generated frame.")
     diffusion_cadence: Annotated[int, Field(ge=1, le=MAX_CADENCE)] = Field(
         1, description="Diffuse every Nth frame; warp and cross-fade the frames between."
+    )
+    optical_flow_cadence: FlowChoice = Field(
+        "None", description="Cadence: move in-between frames' two keys along their optical flow (DIS Medium, ...)."
+    )
+    cadence_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow cadence: factor on the flow.")
+    optical_flow_redo_generation: FlowChoice = Field(
+        "None", description="Generate once more first and start from that draft moved along its flow (2D/3D)."
+    )
+    redo_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow redo: factor on the flow.")
+    diffusion_redo: Annotated[int, Field(ge=0, le=MAX_REDO)] = Field(
+        0, description="Throwaway img2img passes before each 2D/3D frame's own, each from the last one's result."
     )
     batch_size: BatchSize | None = Field(
         None, description="Frames per denoising call where frames are independent (default: by device)."
