@@ -2,7 +2,8 @@
 
 With `diffusion_cadence` N only frames 0, N, 2N, ... are diffused in 2D/3D; as in Deforum, frames
 K..K+N-1 blend the diffused frame before K and K itself, both warped forward, so K shows fully at
-K+N-1 (each diffused picture is kept in the `keys` folder for resuming). Video Input, None and
+K+N-1 (each diffused picture is kept in the `keys` folder for resuming); with optical-flow cadence the
+two are moved along the flow between them before the blend (Renderer.cadence_blend). Video Input, None and
 Interpolation frames do not depend on each other and are diffused in batches.
 """
 
