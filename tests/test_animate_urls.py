@@ -75,11 +75,16 @@ def test_a_video_and_a_colour_picture_by_url(tiny_model, served, tmp_path) -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "reason"), [("missing.png", "HTTP 404 File not found"), ("closed", "Connection refused")]
+    ("url", "reason"),
+    [
+        ("{base}/missing.png", "HTTP 404 File not found"),
+        ("http://127.0.0.1:1/x.png", "Connection refused"),
+        ("http://", "no host given"),
+        ("https://[::1/x.png", "Invalid IPv6 URL"),
+    ],
 )
-def test_a_url_that_cannot_be_fetched_is_one_line_before_any_model_loads(served, tmp_path, name, reason) -> None:
-    base, _ = served
-    url = "http://127.0.0.1:1/x.png" if name == "closed" else f"{base}/{name}"
+def test_a_url_that_cannot_be_fetched_is_one_line_before_any_model_loads(served, tmp_path, url, reason) -> None:
+    url = url.format(base=served[0])
     settings = AnimationSettings(model="nowhere/no-model", use_init=True, init_image=url, max_frames=1)
     with pytest.raises(SdplayError) as info:
         run(Job("animate", settings, outdir=tmp_path))

@@ -30,7 +30,10 @@ def local_file(location: str | Path, key: str) -> Path:
     if not is_url(location):
         return Path(location)
     url = str(location).strip()
-    suffix = PurePosixPath(urlsplit(url).path).suffix
+    try:
+        suffix = PurePosixPath(urlsplit(url).path).suffix
+    except ValueError as exc:  # a malformed address, such as an unclosed [IPv6 bracket
+        raise SdplayError(f"{key}: cannot download {url}: {exc}") from None
     suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
     target = CACHE / (hashlib.sha256(url.encode()).hexdigest()[:24] + suffix)
     if target.is_file():
