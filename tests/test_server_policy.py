@@ -40,6 +40,8 @@ def test_file_settings_become_real_paths_under_the_root(tmp_path) -> None:
     assert applied["images"] == [str(tmp_path.resolve() / "a.png"), str(tmp_path.resolve() / "b.png")]
     with pytest.raises(SdplayError, match="must be a file name"):
         policy(tmp_path).apply({"mask": 7})
+    with pytest.raises(SdplayError, match=r"^video_init_path: this server does not download URLs; upload the file"):
+        policy(tmp_path, loopback=True).apply({"video_init_path": "HTTPS://example.com/clip.mp4"})
 
 
 def test_control_images_and_models_follow_the_same_rules(tmp_path) -> None:

@@ -25,14 +25,15 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
+from . import flow
 from .errors import SdplayError, import_extra
+from .flow import import_cv2
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
 from .settings import MAX_INTERPOLATION, FramesPerSecond, PathText, Settings, Timing, check_interpolator_file
 
 log = logging.getLogger("sdplay")
 
 METHODS = ("flow",)
-EXTRA_HINT = "pip install 'sdplay[interpolate]'"
 RIFE_HINT = "pip install --no-deps framelift-video"  # its opencv-python would sit beside the headless one
 RIFE_WEIGHTS = "RIFE 4.26 weights (flownet_v4.26.pkl as vs-rife publishes it, or Practical-RIFE's 4.26 flownet.pkl)"
 INTERPOLATED_FOLDER = "interpolated"  # a dream or animate run's --interpolate frames, beside its own
@@ -61,40 +62,17 @@ class InterpolateSettings(Settings):
         return self
 
 
-def import_cv2() -> Any:
-    return import_extra("cv2", f"frame interpolation needs OpenCV: {EXTRA_HINT}")
-
-
 class FlowInterpolator:
     """In-between frames from dense optical flow measured both ways (OpenCV DIS), no weights needed."""
 
     name = "optical flow (DIS)"
 
     def __init__(self) -> None:
-        self.cv2 = import_cv2()
-
-    def flows(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flow a->b and b->a in pixels, each HxWx2 (x, y)."""
-        cv2 = self.cv2
-        gray_a, gray_b = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # one per call: not thread-safe
-        return dis.calc(gray_a, gray_b, None), dis.calc(gray_b, gray_a, None)
+        import_cv2("frame interpolation")  # fails here, in one line, when OpenCV is missing
 
     def between(self, a: np.ndarray, b: np.ndarray, times: list[float]) -> list[np.ndarray]:
         """Frames at each time in (0, 1) between a (time 0) and b (time 1), flows measured once."""
-        cv2 = self.cv2
-        forward, backward = self.flows(a, b)
-        height, width = a.shape[:2]
-        grid = np.stack(np.meshgrid(np.arange(width), np.arange(height)), axis=-1).astype(np.float32)
-        frames = []
-        for t in times:
-            # a pixel at p in the in-between frame came from about p - t*forward in a, p - (1-t)*backward in b
-            from_a = grid - t * forward
-            from_b = grid - (1 - t) * backward
-            warped_a = cv2.remap(a, from_a[..., 0], from_a[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            warped_b = cv2.remap(b, from_b[..., 0], from_b[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            frames.append(cv2.addWeighted(warped_a, 1 - t, warped_b, t, 0))
-        return frames
+        return flow.between(a, b, times, "DIS Medium")
 
 
 class RifeInterpolator:

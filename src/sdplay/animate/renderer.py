@@ -8,13 +8,14 @@ from the files on disk continues bit for bit like an uninterrupted one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .. import flow
 from ..controlnet import controlled, load_controlnets
 from ..depth import DepthEstimator
 from ..devices import depth_dtype
@@ -61,6 +62,7 @@ class FrameRequest:
     image: torch.Tensor | None = None
     strength: float = 1.0
     embeds: dict[str, torch.Tensor] | None = None  # instead of the frame's own prompt (Interpolation)
+    seed: int | None = None  # instead of the frame's own seed (a redo's throwaway generation)
 
     @classmethod
     def keeping(cls, frame: int, image: torch.Tensor, keep: float) -> FrameRequest:
@@ -80,6 +82,15 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def from_pil(image: Image.Image, device: torch.device) -> torch.Tensor:
     pixels = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)[None]
     return pixels.to(device).float() / 255
+
+
+def to_array(image: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) frame as an HxWx3 float32 array in [0, 1], for OpenCV."""
+    return np.ascontiguousarray(image[0].permute(1, 2, 0).float().cpu().numpy())
+
+
+def from_array(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].to(device)
 
 
 def quantise(image: torch.Tensor) -> torch.Tensor:
@@ -253,6 +264,54 @@ class Renderer:
         """img2img of one frame; (result, whether it diffused)."""
         return self.diffuse_all([request])[0]
 
+    def redraw_key(self, request: FrameRequest, previous: torch.Tensor) -> tuple[torch.Tensor, bool, dict[str, Any]]:
+        """img2img of a 2D/3D frame after frame 0, after Deforum's redo passes: (result, whether it diffused,
+        what its PNG records).
+
+        Where the frame keeps some of `previous` (the frame before, warped to this one) and has steps to
+        run: with `optical_flow_redo_generation`, a throwaway generation is made, moved along the flow from
+        `previous` to it (times `redo_flow_factor_schedule`) and becomes the input; then `diffusion_redo`
+        throwaway generations each start from the one before. The frame's own generation starts from what
+        they leave. Deforum draws their seeds at random; here they follow from the frame's seed, so runs repeat.
+        """
+        s, frame = self.settings, request.frame
+        extra: dict[str, Any] = {}
+        if self.diffuses(request) and request.strength < 1:
+            method = s.optical_flow_redo_generation
+            if method != "None":
+                draft = to_array(self.diffuse([replace(request, seed=self.redo_seed(frame, 0))])[0])
+                along = flow.measure(to_array(previous), draft, method)
+                moved = flow.push(draft, along, self.value("redo_flow_factor_schedule", frame))
+                request = replace(request, image=quantise(from_array(moved, self.device)))
+                extra["Optical flow redo"] = method
+            for n in range(1, s.diffusion_redo + 1):
+                request = replace(request, image=self.diffuse([replace(request, seed=self.redo_seed(frame, n))])[0])
+            if s.diffusion_redo:
+                extra["Diffusion redo"] = s.diffusion_redo
+        image, diffused = self.redraw(request)
+        return image, diffused, {**request.parameters(), **extra}
+
+    def redo_seed(self, frame: int, n: int) -> int:
+        """The seed of a frame's n-th throwaway generation (0: the optical-flow redo's)."""
+        return int(np.random.SeedSequence([self.seed(frame), frame, n]).generate_state(1)[0])
+
+    def cadence_blend(
+        self, older: torch.Tensor, newer: torch.Tensor, weight: float, key: int, frame: int
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """An in-between frame: `weight` of key `key` over the key before it, both warped to `frame`
+        (and what its PNG records of the flow).
+
+        With `optical_flow_cadence` (and a key that keeps some of the frame before it, as in Deforum), both
+        keys are first moved along the optical flow between them to where the content stands at `weight`,
+        times `cadence_flow_factor_schedule`, so moving shapes slide instead of fading through each other.
+        """
+        method = self.settings.optical_flow_cadence
+        if method == "None" or self.value("strength_schedule", key) <= 0:
+            return older * (1 - weight) + newer * weight, {}
+        factor = self.value("cadence_flow_factor_schedule", frame)
+        blended = flow.between(to_array(older), to_array(newer), [weight], method, factor)[0]
+        return from_array(blended, self.device), {"Optical flow cadence": method}
+
     def diffuses(self, request: FrameRequest) -> bool:
         """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
         return request.image is None or int(self.steps(request.frame) * request.strength) >= 1
@@ -277,7 +336,8 @@ class Renderer:
         and seed (a generator per frame draws exactly the noise a call of its own would)."""
         first, frames = jobs[0], [job.frame for job in jobs]
         encoded = [job.embeds if job.embeds is not None else self.encoded(job.frame) for job in jobs]
-        generators = [torch.Generator("cpu").manual_seed(self.seed(frame)) for frame in frames]
+        seeds = [self.seed(job.frame) if job.seed is None else job.seed for job in jobs]
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
         kwargs: dict[str, Any] = {
             **{name: torch.cat([e[name] for e in encoded]) for name, value in encoded[0].items() if value is not None},
             "num_inference_steps": self.steps(first.frame),

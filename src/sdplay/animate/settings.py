@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import Field, create_model, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, create_model, model_validator
 
 from ..controlnet_names import CONTROLNET_UNITS, check_unit
 from ..depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from ..errors import SdplayError
+from ..flow import flow_method
 from ..settings import (
     MAX_FRAMES,
     MAX_SIDE,
@@ -72,7 +73,17 @@ FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step
 MAX_RAISED_STEPS = 50
 MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
 MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
+CLAMPED: set[tuple[str, bytes]] = set()  # schedules already reported as clamped
+MAX_REDO = 50  # throwaway generations before each frame's own: each costs a whole img2img
 Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
+
+
+def _flow_or_none(name: str, info: ValidationInfo) -> str:
+    """An optical flow's name in any case, "None" for off; RAFT becomes DIS Fine with a warning."""
+    return "None" if name.strip().lower() in ("", "none") else flow_method(name, info.field_name or "optical flow")
+
+
+FlowChoice = Annotated[str, AfterValidator(_flow_or_none)]
 
 
 def _schedule(default: str | None, description: str) -> Any:
@@ -184,7 +195,7 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     transform_center_x: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the width.")
     transform_center_y: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the height.")
     noise_schedule: str = _schedule("0: (0.02)", "noise added to each frame before it is diffused.")
-    strength_schedule: str = _schedule("0: (0.65)", "the share of the previous frame that is kept, 0..1.")
+    strength_schedule: str = _schedule("0: (0.65)", "the share of the previous frame that is kept, clamped to 0..1.")
     contrast_schedule: str = _schedule("0: (1.0)", "contrast of each frame before it is diffused.")
     cfg_scale_schedule: str | None = _schedule(None, "guidance scale of each frame (default: scale).")
     enable_steps_scheduling: bool = Field(False, description="Use steps_schedule instead of steps.")
@@ -211,6 +222,17 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     legacy_colormatch: bool = Field(False, description="Match only img2img's input, not each generated frame.")
     diffusion_cadence: Annotated[int, Field(ge=1, le=MAX_CADENCE)] = Field(
         1, description="Diffuse every Nth frame; warp and cross-fade the frames between."
+    )
+    optical_flow_cadence: FlowChoice = Field(
+        "None", description="Cadence: move in-between frames' two keys along their optical flow (DIS Medium, ...)."
+    )
+    cadence_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow cadence: factor on the flow.")
+    optical_flow_redo_generation: FlowChoice = Field(
+        "None", description="Generate once more first and start from that draft moved along its flow (2D/3D)."
+    )
+    redo_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow redo: factor on the flow.")
+    diffusion_redo: Annotated[int, Field(ge=0, le=MAX_REDO)] = Field(
+        0, description="Throwaway img2img passes before each 2D/3D frame's own, each from the last one's result."
     )
     batch_size: BatchSize | None = Field(
         None, description="Frames per denoising call where frames are independent (default: by device)."
@@ -305,16 +327,12 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
             out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(self.seed, 0), name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
             out[name] = np.trunc(out[name])  # Deforum's int()
-        _check_range(out, "strength_schedule", 0.0, 1.0)
-        _check_range(out, "noise_schedule", 0.0, math.inf)
-        _check_range(out, "contrast_schedule", 0.0, math.inf)
-        _check_range(out, "cfg_scale_schedule", 0.0, math.inf)
-        _check_range(out, "steps_schedule", 1.0, math.inf)
-        _check_range(out, "kernel_schedule", 1.0, math.inf)
-        _check_range(out, "sigma_schedule", 0.0, math.inf)
-        _check_range(out, "zoom", 1e-6, math.inf)
+        _clamp(out, "strength_schedule", 0.0, 1.0)  # as Deforum; noise, contrast, sigma and zoom below 0 work as
+        _check_range(out, "cfg_scale_schedule", 0.0, math.inf)  # there (extrapolated blend, black, OpenCV's sigma
+        _check_range(out, "steps_schedule", 1.0, math.inf)  # from the kernel, a half turn); what no run can use
+        _check_range(out, "kernel_schedule", 1.0, math.inf)  # stays an error
+        _check_nonzero(out, "zoom")
         _check_range(out, "aspect_ratio_schedule", 1e-3, math.inf)
-        _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
         for unit in CONTROLNET_UNITS:
@@ -533,6 +551,28 @@ def _prompt_table(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): text for key, text in value.items()}
     return value
+
+
+def _clamp(series: dict[str, np.ndarray], name: str, low: float, high: float) -> None:
+    """Clamp a schedule into its range as Deforum does, saying so once per schedule and process."""
+    values = series[name]
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size and (name, values.tobytes()) not in CLAMPED:
+        CLAMPED.add((name, values.tobytes()))
+        frame = int(bad[0])
+        log.warning(
+            "%s: %d frame(s) outside %g..%g (frame %d gives %g) are clamped into it, as Deforum does",
+            *(name, bad.size, low, high, frame, values[frame]),
+        )
+    series[name] = np.clip(values, low, high)
+
+
+def _check_nonzero(series: dict[str, np.ndarray], name: str) -> None:
+    values = series[name]
+    bad = np.flatnonzero(np.abs(values) < 1e-6)
+    if bad.size:
+        frame = int(bad[0])
+        raise SdplayError(f"{name} must not be 0 (it would shrink the picture to a point); frame {frame} gives 0")
 
 
 def _check_range(series: dict[str, np.ndarray], name: str, low: float, high: float) -> None:

@@ -17,9 +17,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "ControlNet masks": tuple(f"cn_{i}_mask_vid_path" for i in range(1, 6)),
     "hybrid video": ("hybrid_composite", "hybrid_motion"),
     "masks": ("use_mask", "use_mask_video", "use_noise_mask"),
-    "optical-flow cadence": ("optical_flow_cadence",),
-    "optical-flow redo": ("optical_flow_redo_generation",),
-    "diffusion redo": ("diffusion_redo",),
     "Parseq": ("parseq_manifest",),
     "guided images": ("use_looper",),
     "sampler, checkpoint, clip-skip, subseed and eta scheduling": (

@@ -4,7 +4,8 @@ Every settings key that names a file is rewritten to a path the engine reads, an
 it lies under the output root (uploads included) after following symlinks: `..`, absolute paths
 elsewhere, backslashes, NUL and URL-encoded spellings are refused before anything is resolved.
 An absolute path inside the root is accepted, so a run's own settings.json goes back in unchanged.
-Model keys may name local paths only on a loopback server. Each refusal is one SdplayError line.
+An http(s) URL is refused (the engine would download it). Model keys may name local paths only on a
+loopback server. Each refusal is one SdplayError line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import unquote
 from PIL import Image
 
 from ..controlnet_names import CONTROLNET_UNITS, controlnet_model_spec
+from ..downloads import is_url
 from ..errors import SdplayError
 from .config import Limits
 
@@ -88,6 +90,8 @@ class PathPolicy:
             raise SdplayError(f"{key}: must be a file name (a string), got {type(value).__name__}")
         if value.startswith(UPLOAD_PREFIX):
             return str(self.upload(value[len(UPLOAD_PREFIX) :]))
+        if is_url(value):  # the engine would download it: a server fetches nothing a request names
+            raise SdplayError(f"{key}: this server does not download URLs; upload the file (POST /uploads)")
         return str(self.inside(value, key))
 
     def inside(self, name: str, what: str, base: Path | None = None) -> Path:
