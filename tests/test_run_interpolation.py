@@ -116,3 +116,8 @@ def test_an_animation_interpolated_by_rife_and_a_bad_weights_file_refused_before
     with pytest.raises(sdplay.errors.SdplayError, match="cannot load .*other.pkl as RIFE 4.26 weights"):
         animation(tiny_model, tmp_path / "refused", interpolate=2, interpolate_model=str(tmp_path / "other.pkl"))
     assert not any((tmp_path / "refused").rglob("settings.json"))  # no run folder was made
+
+
+def test_one_frame_cannot_be_interpolated() -> None:
+    with pytest.raises(sdplay.errors.SdplayError, match="interpolate: needs at least two frames"):
+        AnimationSettings(max_frames=1, interpolate=2)

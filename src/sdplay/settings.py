@@ -390,7 +390,7 @@ class ControlSettings(Settings):
         return self.depth_model or (DEFAULT_DEPTH_MODEL if "depth" in self.control_kinds() else None)
 
 
-class ImageSettings(ModelSettings, ControlSettings):
+class ImageSettings(ControlSettings, ModelSettings):
     """One txt2img, img2img or inpaint run."""
 
     mode: Literal["txt2img", "img2img", "inpaint"] = Field("txt2img", description="What to make.")

@@ -297,6 +297,8 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
         """Reject what no run could use, naming the key; schedules are parsed here, once, to fail early."""
         check_pixels(self.W, self.H, ("W", "H"))
         check_interpolator_file("interpolate_model", self.interpolate_model)
+        if self.interpolate > 1 and self.max_frames < 2 and self.animation_mode != "Video Input":
+            raise ValueError("interpolate: needs at least two frames to put new ones between; max_frames is 1")
         if self.use_init and not self.init_image:
             raise ValueError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:

@@ -79,7 +79,7 @@ def _parse_formats(value: Any) -> Any:
     return formats
 
 
-class DreamSettings(ModelSettings, ControlSettings):
+class DreamSettings(ControlSettings, ModelSettings):
     """Everything a walk needs; `resolved()` fills the open values, and settings.json records them."""
 
     mode: Literal["dream"] = Field("dream", description="Always dream: a walk through the latent space.")
