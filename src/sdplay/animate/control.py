@@ -1,8 +1,8 @@
 """ControlNet in animate: Deforum's units cn_1 ... cn_5, each with a control picture per frame.
 
-A unit's picture comes from its `vid_path`: a video, frame by frame (in Video Input mode over the
-init video's extract_* range, as Deforum extracts it, else from its first frame on), or one picture
-(or a one-frame video) for every frame. With `loopback_mode`, or with no `vid_path` (where the
+A unit's picture comes from its `vid_path` (a file or an http(s) URL): a video, frame by frame (in
+Video Input mode over the init video's extract_* range, as Deforum extracts it, else from its first
+frame on), or one picture (or a one-frame video) for every frame. With `loopback_mode`, or with no `vid_path` (where the
 ControlNet extension falls back on img2img's input), it is the picture the frame is redrawn from:
 the previous frame warped and prepared, the init image at frame 0, the video frame in Video Input.
 A frame with no picture for a unit (frame 0 drawn from nothing, frames past the end of a short
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from PIL import Image, ImageOps
 
 from ..controlnet import CANNY_THRESHOLDS, preprocess
 from ..controlnet_names import controlnet_model_spec, preprocessor_of
+from ..downloads import local_file
 from ..errors import SdplayError
 from ..images import load_image
 from .settings import AnimationSettings
@@ -43,13 +43,14 @@ def read_unit_pictures(settings: AnimationSettings) -> dict[int, list[Image.Imag
 
     out = {}
     for unit in settings.controlnet_units():
-        path = getattr(settings, f"cn_{unit}_vid_path")
-        if getattr(settings, f"cn_{unit}_loopback_mode") or not path:
+        location = getattr(settings, f"cn_{unit}_vid_path")
+        if getattr(settings, f"cn_{unit}_loopback_mode") or not location:
             continue
         key = f"cn_{unit}_vid_path"
-        if not Path(path).is_file():
-            raise SdplayError(f"{key}: file not found: {path}")
-        if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        path = local_file(location, key)  # an http(s) URL is downloaded once, as Deforum's files may name one
+        if not path.is_file():
+            raise SdplayError(f"{key}: file not found: {location}")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
             out[unit] = [load_image(path, key)]
             continue
         if settings.animation_mode == "Video Input":
@@ -58,7 +59,7 @@ def read_unit_pictures(settings: AnimationSettings) -> dict[int, list[Image.Imag
         else:
             frames = read_video_frames(path, 1, 0, settings.max_frames)
         if not frames:
-            raise SdplayError(f"{key}: no frames in {path} for this animation")
+            raise SdplayError(f"{key}: no frames in {location} for this animation")
         out[unit] = frames
     return out
 
