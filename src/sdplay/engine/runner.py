@@ -23,6 +23,7 @@ from .events import Cancelled, Converting, Event, Failed, FileWritten, Finished,
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
+from .videos import check_videos, finish_videos
 
 log = logging.getLogger("sdplay")
 
@@ -126,6 +127,7 @@ class _RunState:
         )
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
+        check_videos(plan.video)
         result = self.result
         result.settings, result.outline = plan.settings, Outline(plan.total, plan.title, plan.video, plan.split)
         start, stop = job.frames or (0, plan.total)
@@ -221,10 +223,7 @@ class _RunState:
         self.done = max(self.done, picture.index + 1)
 
     def _videos(self, plan: Plan, folder: RunFolder, cancel: CancelToken) -> None:
-        video = plan.video
-        assert video is not None
-        for kind in video.kinds:
-            cancel.check()
-            path = folder.video(video.name, kind, plan.total, video.fps, video.audio)
+        assert plan.video is not None
+        for path in finish_videos(folder, plan.video, plan.total, cancel.check):
             self.result.videos.append(path)
             self.emit(FileWritten(self.job.id, path, "video"))
