@@ -60,6 +60,7 @@ def test_bench_backends_puts_each_backend_beside_pytorch_fp32(tiny_model, tmp_pa
             assert row["baseline_is"] == "PyTorch fp32" and row["ours"] > 0 and row["ratio"] > 0
     assert rows["openvino auto: first UNet call at 512 px (compiles)"]["ours"] > 0
     assert 0 <= rows["pytorch bf16: txt2img mean pixel difference from PyTorch fp32"]["ours"] < 255
+    assert 0 < rows["pytorch bf16: UNet output at 256 px, largest difference from PyTorch fp32"]["ours"] < 0.5
     assert rows["openvino auto: UNet step at 512 px through sdplay"]["baseline_is"] == "OpenVINO called directly"
     assert not any(name.startswith("pytorch fp32") for name in rows)  # the baseline is in every row, not a row
 

@@ -5,7 +5,8 @@ A variant is a backend and the precision asked of it (`openvino` = OpenVINO's ow
 them in turns (a, b, a, b, ...), so a change in the machine's load hits all alike. Rows per variant:
 OpenVINO's conversion (into a fresh cache folder, so it is really timed) and its memory peak, the
 first UNet call at each size (OpenVINO compiles there), ms per UNet step (batch 2, as with guidance)
-at 256 and 512 px, the same step through OpenVINO called directly (what sdplay's wrapper adds),
+at 256 and 512 px with the largest difference of its output from PyTorch fp32's (as a share of that
+output's range), the same step through OpenVINO called directly (what sdplay's wrapper adds),
 s per image of each image mode, how far a txt2img picture moves from PyTorch fp32's (same seed),
 dream and animate frames/s, and the memory the loaded model holds.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -133,11 +135,22 @@ def unet_rows(
     and OpenVINO called directly on the same compiled model."""
     steps = {v: unet_step(model, size) for v, model in loaded.items()}
     rows = []
+    expected = steps[BASELINE]()[0].float()
     for variant in variants:
-        first = timed(steps[variant], CPU)
+        start = time.perf_counter()
+        out = steps[variant]()[0].float()
         if variant[0] == "openvino":
-            rows.append(figure(f"{label(variant)}: first UNet call at {size} px (compiles)", "s", first))
-    steps[BASELINE]()
+            rows.append(
+                figure(f"{label(variant)}: first UNet call at {size} px (compiles)", "s", time.perf_counter() - start)
+            )
+        moved = float((out - expected).abs().max() / (expected.max() - expected.min()))
+        rows.append(
+            figure(
+                f"{label(variant)}: UNet output at {size} px, largest difference from PyTorch fp32",
+                "share of its range",
+                moved,
+            )
+        )
     direct = {v: direct_step(loaded[v], size) for v in variants if v[0] == "openvino"}
     seconds = in_turns({**steps, **{(v, "direct"): call for v, call in direct.items()}}, repeats)
     for variant in variants:
