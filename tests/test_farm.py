@@ -191,3 +191,29 @@ def test_a_share_of_a_walk_is_those_frames_of_the_whole_walk(tiny_model) -> None
         assert mine.info["parameters"] == theirs.info["parameters"]
     with pytest.raises(SdplayError, match="frame range"):
         Job("dream", settings, frames=(0, 2))  # a share is made in memory, never into a folder
+
+
+def test_relative_file_names_are_relative_to_the_batch_file_not_the_cwd(tiny_model, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    (folder / "pics").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(folder / "pics" / "red.png")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    img2img = {**image_job(tiny_model), "mode": "img2img"}
+    img2img["settings"] = {**img2img["settings"], "init": "pics/red.png", "mask": str(folder / "pics" / "red.png")}
+    sweep = {**img2img, "product": {"init": ["pics/red.png", "pics/blue.png"]}}
+    control = image_job(tiny_model)
+    control["settings"].update(control=["none:pics/red.png:0.5"], control_model="org/controlnet")
+    path = write_batch(folder, [img2img, sweep, control])
+    monkeypatch.chdir(elsewhere)  # the batch is started from another folder
+    jobs = read_batch(Path("..") / "project" / "batch.yaml").jobs
+    red, blue = str(folder / "pics" / "red.png"), str(folder / "pics" / "blue.png")
+    assert Path(jobs[0].settings["init"]).resolve() == Path(red)
+    assert jobs[0].settings["mask"] == red  # an absolute name stays as it is
+    assert [Path(job.settings["init"]).resolve() for job in jobs[1:3]] == [Path(red), Path(blue)]
+    assert jobs[1].axes == {"init": "pics/red.png"}  # the grid labels keep the names as written
+    kind, image, weight = jobs[3].settings["control"][0].split(":")
+    assert (kind, Path(image).resolve(), weight) == ("none", Path(red), "0.5")
+    manifest = open_batch(Path("..") / "project" / path.name, outdir=tmp_path / "out")
+    manifest.jobs = manifest.jobs[:1]
+    assert run_batch(manifest) and manifest.jobs[0].state == "done"  # found from elsewhere

@@ -18,10 +18,9 @@ from urllib.parse import unquote
 from PIL import Image
 
 from ..errors import SdplayError
+from ..settings import CONTROL_KEY, FILE_KEYS
 from .config import Limits
 
-FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
-CONTROL_KEY = "control"  # ControlNet inputs TYPE:IMAGE[:WEIGHT]: the IMAGE part is a file
 MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
 MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
