@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import SdplayError
 from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
-from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, Started
+from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, PictureMade, Started
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
@@ -210,6 +210,8 @@ class _RunState:
             image = picture.render()
             image.info["parameters"] = picture.parameters  # as a PNG's text chunk would carry it
             result.images.append(image)
+            if path is None:
+                self.emit(PictureMade(self.job.id, picture.index, image, picture.extras()))
         if path is not None:
             if self.job.mode in ("txt2img", "img2img", "inpaint"):
                 result.paths.append(path)
