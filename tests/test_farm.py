@@ -217,3 +217,28 @@ def test_relative_file_names_are_relative_to_the_batch_file_not_the_cwd(tiny_mod
     manifest = open_batch(Path("..") / "project" / path.name, outdir=tmp_path / "out")
     manifest.jobs = manifest.jobs[:1]
     assert run_batch(manifest) and manifest.jobs[0].state == "done"  # found from elsewhere
+
+
+def test_the_batch_display_shows_each_workers_running_job_and_step(tiny_model, tmp_path) -> None:
+    from rich.console import Console
+
+    from sdplay.engine.events import Progress
+    from sdplay.farm.progress import BatchBar
+
+    path = write_batch(tmp_path, [image_job(tiny_model), dream_job(tiny_model)])
+    first, second = open_batch(path, outdir=tmp_path / "out").jobs
+    bar = BatchBar(Console(file=open(os.devnull, "w")), enabled=False)  # noqa: SIM115 - the console's stream
+    bar.job_started(first, 0, 2)
+    bar(Progress("id", 1, 2, 0, 1, None))  # here: the running job's own events
+    assert [(t.description, t.completed, t.total) for t in bar.progress.tasks[1:]] == [("txt2img: denoising", 1, 2)]
+    bar.step(second, 1, Progress("id", 3, 8, 5, 8, None))  # on Ray: a second worker's job
+    lanes = [(t.description, t.completed, t.total) for t in bar.progress.tasks[1:]]
+    assert lanes == [("txt2img: denoising", 1, 2), ("worker 2 dream: frame 6/8", 3, 8)]
+
+
+def test_a_shared_outdir_without_ray_is_one_line(tmp_path) -> None:
+    path = write_batch(tmp_path, [{"mode": "txt2img", "settings": {"prompt": "x"}}])
+    result = CliRunner().invoke(app, ["batch", str(path), "--shared-outdir", "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --shared-outdir tells Ray workers they can write the outputs; add --ray"
+    assert not (tmp_path / "out").exists()
