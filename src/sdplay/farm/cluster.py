@@ -52,7 +52,7 @@ class Order:
     """What a worker is asked to make: a video job's outline (frames (0, 0)), a job whole, or a frame range.
 
     `folder`: a shared output root's run folder the worker writes into (a whole video job continues
-    there). `outdir`: a shared output root where an image job makes its own folder. Without them the
+    there). `outdir`: a shared output root where an image job writes its folder when whole. Without them the
     pictures are sent back; a whole video job then continues from `files`, its run folder as it stands.
     """
 
@@ -129,21 +129,20 @@ class FarmWorker:
                     (scratch / name).parent.mkdir(parents=True, exist_ok=True)
                     (scratch / name).write_bytes(data)
             job = Job(order.mode, None, resume=order.folder or scratch)
-        elif order.kind == "whole" and order.outdir is not None:
-            job = Job.from_dict(order.mode, order.settings, outdir=order.outdir)
         else:
             job = Job.from_dict(order.mode, order.settings, write=False, frames=order.frames, earlier=order.earlier)
+        relay = Relay(order, send, scratch)
         try:
-            result = run(job, Relay(order, send, scratch))
+            result = run(job, relay)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
-        return {
-            "settings": result.settings.to_dict(),
-            "outline": result.outline,
-            "run_dir": str(result.run_dir) if result.run_dir else None,
-            "paths": [str(path) for path in result.paths],
-        }
+        info = {"settings": result.settings.to_dict(), "outline": result.outline, "run_dir": None, "paths": []}
+        if order.outdir is not None:  # an image job, written whole: a lost worker leaves no half a folder
+            joiner = Joiner.open(order.outdir, order.mode, result.outline, info["settings"])
+            joiner.add(relay.kept)
+            info["run_dir"], info["paths"] = str(joiner.folder.path), [str(path) for path in joiner.frames()]
+        return info
 
 
 class Relay:
@@ -152,13 +151,16 @@ class Relay:
     def __init__(self, order: Order, send: Callable[[tuple[str, Any]], None], scratch: Path | None) -> None:
         self.order, self.send, self.scratch = order, send, scratch
         self.into = RunFolder(Path(order.folder)) if order.folder and order.kind == "range" else None
+        self.kept: list[Made] = []  # a shared image job's pictures, written once they are all made
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Progress):
             self.send(("progress", event))
-        elif isinstance(event, ev.PictureMade):  # made in memory: a range, an outline's, an image job's
+        elif isinstance(event, ev.PictureMade):  # made in memory: a range's or an image job's
             made = Made(event.index, event.image.info.get("parameters", ""), event.image, event.extras)
-            if self.into is not None:
+            if self.order.outdir is not None:
+                self.kept.append(made)
+            elif self.into is not None:
                 self.into.save_once(made.picture)
                 self.send(("written", event.index))
             else:
