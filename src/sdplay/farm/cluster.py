@@ -30,7 +30,7 @@ from PIL import Image
 from ..engine import CancelToken
 from ..engine import events as ev
 from ..errors import SdplayError, import_extra
-from ..output import RunFolder, frame_path
+from ..output import BackgroundWriter, RunFolder, frame_path
 from .local import VIDEO_MODES, BatchListener, model_key, record_failure
 from .manifest import JobRecord, Manifest
 from .shares import Joiner, Made, frame_ranges
@@ -135,6 +135,7 @@ class FarmWorker:
         try:
             result = run(job, relay)
         finally:
+            relay.close()
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         info = {"settings": result.settings.to_dict(), "outline": result.outline, "run_dir": None, "paths": []}
@@ -150,8 +151,25 @@ class Relay:
 
     def __init__(self, order: Order, send: Callable[[tuple[str, Any]], None], scratch: Path | None) -> None:
         self.order, self.send, self.scratch = order, send, scratch
-        self.into = RunFolder(Path(order.folder)) if order.folder and order.kind == "range" else None
         self.kept: list[Made] = []  # a shared image job's pictures, written once they are all made
+        self.writer = None  # a shared range's frames, written on threads while the next are made
+        if order.folder and order.kind == "range":
+            self.writer = BackgroundWriter(lambda made: self._write(RunFolder(Path(order.folder)), made))
+
+    @staticmethod
+    def _write(folder: RunFolder, made: Made) -> Path:
+        folder.save_once(made.picture)
+        return frame_path(folder.path)(made.index)
+
+    def _written(self, done: list[tuple[Made, Path]]) -> None:
+        for made, _ in done:
+            self.send(("written", made.index))
+
+    def close(self) -> None:
+        """Wait for the frames still being written (also after a failure: every finished frame is kept)."""
+        if self.writer is not None:
+            with self.writer:
+                self._written(self.writer.finish())
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Progress):
@@ -160,9 +178,8 @@ class Relay:
             made = Made(event.index, event.image.info.get("parameters", ""), event.image, event.extras)
             if self.order.outdir is not None:
                 self.kept.append(made)
-            elif self.into is not None:
-                self.into.save_once(made.picture)
-                self.send(("written", event.index))
+            elif self.writer is not None:
+                self._written(self.writer.submit(made))
             else:
                 self.send(("made", made))
         elif isinstance(event, ev.FileWritten) and event.kind == "frame" and event.frame is not None:
