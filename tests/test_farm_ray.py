@@ -223,3 +223,18 @@ def test_a_worker_that_cannot_see_the_shared_outdir_stops_the_batch_in_one_line(
     finally:
         pool.close()
     assert manifest.jobs[0].state == "running" and manifest.unfinished()  # --resume takes it up
+
+
+def test_the_cli_runs_a_batch_on_ray_into_a_shared_outdir(local_ray, tiny_model, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from sdplay.cli import app
+
+    settings = {**base(tiny_model), "prompt": "a red circle", "width": 64, "height": 64}
+    path = write_batch(tmp_path, [{"mode": "txt2img", "settings": settings, "product": {"seed": [1, 2]}}])
+    out = tmp_path / "shared"
+    args = ["batch", str(path), "--ray", "auto", "--workers", "2", "--outdir", str(out), "--shared-outdir", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    folders = sorted((out / "txt2img").iterdir())
+    assert [sorted(p.name for p in folder.iterdir()) for folder in folders] == [["0000.png", "settings.json"]] * 2
