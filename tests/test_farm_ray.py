@@ -158,8 +158,12 @@ class KillOnce(Steps):
             os.kill(ray.get(self.worker.pid), signal.SIGKILL)
 
     def made_after_the_handover(self) -> list[int]:
+        """The frames the successor made (their steps, after the handover mark, of that job only)."""
         marks = [i for i, seen in enumerate(self.seen) if seen[1:] == (-1, -1, -1)]
-        return [frame for _, _, frame, _ in self.seen[marks[0] + 1 :]] if marks else []
+        if not marks:
+            return []
+        job = self.seen[marks[0]][0]
+        return [frame for number, _, frame, _ in self.seen[marks[0] + 1 :] if number == job]
 
 
 def test_a_3d_job_carries_its_depth_maps_back_and_continues_where_its_killed_worker_stopped(
