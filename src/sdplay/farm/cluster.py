@@ -245,6 +245,8 @@ class Farm:
         for worker in [w for w in self.pool.workers if id(w) not in busy]:
             if not self.queue:
                 return
+            if self.shared and not self._can_write(worker):
+                continue
             task = next((t for t in self.queue if model_key(t.record) == worker.model), self.queue[0])
             self.queue.remove(task)
             worker.model = model_key(task.record)
@@ -261,14 +263,6 @@ class Farm:
         record = task.record
         order = Order(record.mode, task.settings, task.kind, task.frames, task.earlier)
         if self.shared:
-            if worker.sees is None:
-                worker.sees = worker.actor.sees.remote(str(self.manifest.path.absolute()), str(self.outdir))
-            host = self.ray.get(worker.sees)
-            if host is not None:
-                raise SdplayError(
-                    f"--shared-outdir: a worker on {host} cannot see or write {self.outdir}; mount it at the "
-                    "same path on every machine, or leave out --shared-outdir (frames are then sent back)"
-                )
             if task.kind == "outline":
                 return order
             if record.mode not in VIDEO_MODES:
@@ -277,6 +271,25 @@ class Farm:
         if task.kind == "whole" and record.mode in VIDEO_MODES:
             return replace(order, files=RunFolder(Path(record.run_dir)).files())  # type: ignore[arg-type]
         return order
+
+    def _can_write(self, worker: Worker) -> bool:
+        """Whether a worker sees the shared output root (asked once); one that cannot stops the batch,
+        one lost before it answered is replaced (False: it takes no task this time)."""
+        from ray.exceptions import RayError
+
+        if worker.sees is None:
+            worker.sees = worker.actor.sees.remote(str(self.manifest.path.absolute()), str(self.outdir))
+        try:
+            host = self.ray.get(worker.sees)
+        except RayError:
+            self.pool.replace(worker)
+            return False
+        if host is not None:
+            raise SdplayError(
+                f"--shared-outdir: a worker on {host} cannot see or write {self.outdir}; mount it at the "
+                "same path on every machine, or leave out --shared-outdir (frames are then sent back)"
+            )
+        return True
 
     def _receive(self, stream: Any) -> None:
         from ray.exceptions import RayError, RayTaskError
