@@ -204,7 +204,8 @@ def test_relative_file_names_are_relative_to_the_batch_file_not_the_cwd(tiny_mod
     sweep = {**img2img, "product": {"init": ["pics/red.png", "pics/blue.png"]}}
     control = image_job(tiny_model)
     control["settings"].update(control=["none:pics/red.png:0.5"], control_model="org/controlnet")
-    path = write_batch(folder, [img2img, sweep, control])
+    url = {"mode": "animate", "settings": {"animation_mode": "Video Input", "video_init_path": "https://a.b/v.mp4"}}
+    path = write_batch(folder, [img2img, sweep, control, url])
     monkeypatch.chdir(elsewhere)  # the batch is started from another folder
     jobs = read_batch(Path("..") / "project" / "batch.yaml").jobs
     red, blue = str(folder / "pics" / "red.png"), str(folder / "pics" / "blue.png")
@@ -214,6 +215,7 @@ def test_relative_file_names_are_relative_to_the_batch_file_not_the_cwd(tiny_mod
     assert jobs[1].axes == {"init": "pics/red.png"}  # the grid labels keep the names as written
     kind, image, weight = jobs[3].settings["control"][0].split(":")
     assert (kind, Path(image).resolve(), weight) == ("none", Path(red), "0.5")
+    assert jobs[4].settings["video_init_path"] == "https://a.b/v.mp4"  # a URL is no file name
     manifest = open_batch(Path("..") / "project" / path.name, outdir=tmp_path / "out")
     manifest.jobs = manifest.jobs[:1]
     assert run_batch(manifest) and manifest.jobs[0].state == "done"  # found from elsewhere

@@ -192,7 +192,8 @@ def rebased(values: dict[str, Any], base: Path) -> dict[str, Any]:
     """The settings with every relative file name made a path under `base` (the batch file's folder)."""
 
     def under_base(name: Any) -> Any:
-        return str(base / name) if isinstance(name, str) and name and not Path(name).is_absolute() else name
+        relative = isinstance(name, str) and name and "://" not in name and not Path(name).is_absolute()
+        return str(base / name) if relative else name  # a URL stays as given, for its own error line
 
     def control_under_base(item: Any) -> Any:
         from ..controlnet import CONTROL
