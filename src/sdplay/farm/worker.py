@@ -10,6 +10,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from ..errors import SdplayError
 from ..output import BackgroundWriter, RunFolder, frame_path
 from .local import VIDEO_MODES
 from .shares import Joiner, Made
+
+PROGRESS_S = 0.1  # a worker's step progress goes at most this often (the last step of a call always)
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,11 @@ class FarmWorker:
         return socket.gethostname()
 
     def make(self, order: Order) -> Iterator[tuple[str, Any]]:
-        """The engine runs on a thread; its events come out here in order, the progress of a step
-        dropped when a newer one is waiting (a slow link never holds the job up)."""
+        """The engine runs on a thread; its events come out here in order. Step progress goes at most
+        every PROGRESS_S and the last step of each call always, a newer one waiting replacing an older:
+        fast steps cost no message each, and a slow link never holds the job up."""
         inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        progress_sent = 0.0
 
         def work() -> None:
             try:
@@ -90,8 +95,12 @@ class FarmWorker:
             for i, (kind, value) in enumerate(messages):
                 if kind == "raise":
                     raise value
-                if kind != "progress" or i == last_progress:
-                    yield kind, value
+                if kind == "progress":
+                    now = time.monotonic()
+                    if i != last_progress or (value.step < value.steps and now - progress_sent < PROGRESS_S):
+                        continue
+                    progress_sent = now
+                yield kind, value
                 if kind in ("done", "error"):
                     return
 
