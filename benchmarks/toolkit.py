@@ -10,7 +10,9 @@
   at scale 2), built from spandrel's architecture: the time does not depend on the weights.
 - interpolate: a 48-frame 512x512 run folder by 2 (95 frames, mp4). Naive: one pair after another,
   flow, warp, each PNG written in line, then the video. Ours: `sdplay.interpolate` (pairs on two
-  threads, PNGs written on background threads). Same flow method (OpenCV DIS) both ways.
+  threads, PNGs written on background threads). Same flow method (OpenCV DIS) both ways. With --rife
+  (a RIFE 4.26 weights file, or `random` for random weights: the time does not depend on them) the
+  learned interpolator is timed in the same turns (`sdplay.interpolate(..., model=FILE)`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=48, help="frames of the video to interpolate")
     parser.add_argument("--repeats", type=int, default=2, help="turns of each way (the best is reported)")
     parser.add_argument("--skip", choices=("upscale", "interpolate"), action="append", default=[])
+    parser.add_argument("--rife", default=None, help="also time RIFE 4.26: a weights file, or random")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     return parser.parse_args(argv)
 
@@ -141,9 +144,13 @@ def measure_interpolate(args: argparse.Namespace, folder: Path) -> dict[str, Any
     def ours() -> None:
         sdplay.interpolate(run, multiplier=2, outdir=outputs)
 
-    seconds = best_in_turns({"naive": naive, "sdplay": ours}, args.repeats)
+    ways = {"naive": naive, "sdplay": ours}
+    if args.rife:
+        weights = random_rife(folder) if args.rife == "random" else Path(args.rife)
+        ways["sdplay_rife"] = lambda: sdplay.interpolate(run, multiplier=2, outdir=outputs, model=str(weights))
+    seconds = best_in_turns(ways, args.repeats)
     best = {name: min(times) for name, times in seconds.items()}
-    return {
+    report = {
         "task": f"2x interpolation of a {args.frames}-frame {args.size}x{args.size} run folder (PNGs and mp4 out)",
         "method": "optical flow (OpenCV DIS, medium preset), both ways",
         "frames_out": 2 * args.frames - 1,
@@ -151,6 +158,20 @@ def measure_interpolate(args: argparse.Namespace, folder: Path) -> dict[str, Any
         "frames_per_second": round((2 * args.frames - 1) / best["sdplay"], 2),
         "speedup_vs_naive": round(best["naive"] / best["sdplay"], 2),
     }
+    if args.rife:
+        report["rife"] = "random-weight RIFE 4.26" if args.rife == "random" else args.rife
+        report["rife_frames_per_second"] = round((2 * args.frames - 1) / best["sdplay_rife"], 2)
+    return report
+
+
+def random_rife(folder: Path) -> Path:
+    import torch
+    from framelift.interpolation import IFNet
+
+    torch.manual_seed(0)
+    path = folder / "flownet_v4.26.pkl"
+    torch.save({f"module.{key}": value for key, value in IFNet().state_dict().items()}, path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from tiny_models import (
+    save_tiny_controlnet,
     save_tiny_inpaint_pipeline,
     save_tiny_pipeline,
     save_tiny_pipeline_with_safety_checker,
@@ -40,6 +41,11 @@ def tiny_inpaint_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checked_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_pipeline_with_safety_checker(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_controlnet(tiny_model, tmp_path_factory.mktemp("controlnet"))
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from sdplay.animate.color import (
     ColorCoherence,
     adjust_contrast,
     color_reference,
+    gaussian_blur,
     hsv_to_rgb,
     lab_to_rgb,
     match_colors,
@@ -89,6 +90,17 @@ def test_unsharp_mask_adds_edge_contrast_and_respects_threshold() -> None:
     assert float(sharp[0, 0, 0, 16]) > 0.5 and float(sharp[0, 0, 0, 15]) == 0.0  # overshoot on the bright side
     assert torch.equal(unsharp_mask(image, 5, 1.0, 0.0, 0), image)
     assert torch.equal(unsharp_mask(image, 5, 1.0, 1.0, 255), image)  # every difference is under the threshold
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 9, 11])
+def test_a_sigma_of_zero_is_opencvs_default_for_the_kernel(kernel: int) -> None:
+    """What OpenCV (and so Deforum) blurs with when given sigma 0: fixed kernels up to 9 taps, else
+    sigma 0.3 * ((k - 1) / 2 - 1) + 0.8."""
+    cv2 = pytest.importorskip("cv2")
+    image = texture(32, 32)
+    ours = gaussian_blur(image, kernel, 0.0)
+    theirs = cv2.GaussianBlur(image[0].permute(1, 2, 0).numpy(), (kernel, kernel), 0, borderType=cv2.BORDER_REPLICATE)
+    assert np.abs(ours[0].permute(1, 2, 0).numpy() - theirs).max() < 1e-5
 
 
 def tinted(image: torch.Tensor, shift: tuple[float, float, float]) -> torch.Tensor:

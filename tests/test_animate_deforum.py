@@ -13,9 +13,9 @@ import pytest
 from animate_helpers import save_tiny_depth_model
 from PIL import Image
 
-from sdplay.animate.depth import nearer_is_larger
-from sdplay.animate.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.animate.settings import AnimationSettings, frame_seed
+from sdplay.depth import nearer_is_larger
+from sdplay.depth_names import DEFAULT_DEPTH_MODEL
 from sdplay.engine import Job, run
 from sdplay.errors import SdplayError
 from sdplay.output import read_parameters
@@ -118,12 +118,12 @@ def test_features_the_file_turns_on_are_named_in_one_line(tmp_path, caplog) -> N
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]  # Deforum's defaults: the key list for --debug only
     assert "key(s) have no meaning here and were ignored: add_soundtrack" in caplog.records[0].getMessage()
     caplog.clear()
-    changed = {"cn_2_enabled": True, "hybrid_composite": "Normal", "diffusion_redo": "2", "use_mask": False}
+    changed = {"cn_2_mask_vid_path": "m.mp4", "hybrid_composite": "Normal", "use_mask_video": True, "use_mask": False}
     with caplog.at_level(logging.INFO, logger="sdplay"):
         AnimationSettings.from_dict({**json.loads(DEFORUM_FILE.read_text()), **changed}, "mine.txt")
     assert [r.getMessage() for r in caplog.records] == [
-        "mine.txt: this file turns on ControlNet (cn_2_enabled), hybrid video (hybrid_composite) and diffusion redo"
-        " (diffusion_redo); sdplay does not do them, so the result will differ"
+        "mine.txt: this file turns on ControlNet masks (cn_2_mask_vid_path), hybrid video (hybrid_composite) and "
+        "masks (use_mask_video); sdplay does not do them, so the result will differ"
     ]
 
 

@@ -49,6 +49,8 @@ def test_the_blend_pulls_every_pixel_toward_mid_grey_by_the_amount(kind: str) ->
     shift = float(noisy.mean() - BRIGHT) * 255
     # the noise picture averages 127 (mid-grey, cut to 8 bits): 200 -> 200 * 0.935 + 127 * 0.065
     assert shift == pytest.approx(-(200 - 127.0) * 0.065, abs=0.3)
+    away = float(add_noise(bright, -0.065, seed=7, kind=kind).mean() - BRIGHT) * 255  # Deforum's addWeighted too
+    assert away == pytest.approx((200 - 127.0) * 0.065, abs=0.3)
 
 
 def test_uniform_grain_has_deforums_strength() -> None:

@@ -101,7 +101,8 @@ def test_random_seeds_differ_per_frame_and_repeat_per_seed() -> None:
         ({"padding_mode": "wrap"}, "padding_mode"),
         ({"color_coherence": "CMYK"}, "color_coherence"),
         ({"noise_type": "pink"}, "noise_type"),
-        ({"strength_schedule": "0: (1.5)"}, "strength_schedule"),
+        ({"strength_schedule": "0: (nan)"}, "strength_schedule"),
+        ({"zoom": "0: (1), 3: (0), 4: (1)"}, "zoom"),
         ({"zoom": "0: (1.0"}, "zoom"),
         ({"angle": "0: (t + nope)"}, "angle"),
         ({"use_depth_warping": "maybe"}, "use_depth_warping"),
@@ -140,3 +141,27 @@ def test_few_step_models_get_enough_steps_to_denoise_every_frame(model_steps: in
     assert resolved.steps == steps and int(resolved.steps * (1 - 0.65)) == denoised
     assert AnimationSettings(steps=1).resolved(model_like(1)).steps == 1  # asked for: Deforum's rule holds
     assert AnimationSettings(animation_mode="None").resolved(model_like(1)).steps == 1  # txt2img only
+
+
+def test_strength_out_of_0_to_1_is_clamped_as_deforum_does_and_said_once(caplog) -> None:
+    spec = "0: (1.5), 4: (-0.5)"
+    with caplog.at_level(logging.WARNING, "sdplay"):
+        settings = AnimationSettings(strength_schedule=spec, max_frames=5)
+        settings.with_values(seed=3)  # validated again: not said again
+    assert settings.series["strength_schedule"].tolist() == [1.0, 1.0, 0.5, 0.0, 0.0]  # 1.5, 1, 0.5, 0, -0.5
+    assert [r.getMessage() for r in caplog.records] == [
+        "strength_schedule: 2 frame(s) outside 0..1 (frame 0 gives 1.5) are clamped into it, as Deforum does"
+    ]
+
+
+def test_values_deforum_uses_below_zero_are_kept() -> None:
+    """Negative noise blends away from the noise picture, negative contrast is black, a sigma of 0 is OpenCV's
+    default for the kernel, a negative zoom turns the picture half round; Deforum's own code takes them all."""
+    settings = AnimationSettings(
+        noise_schedule="0: (-0.1)", contrast_schedule="0: (-1)", sigma_schedule="0: (0)", zoom="0: (-1.02)"
+    )
+    assert [float(settings.series[name][0]) for name in ("noise_schedule", "sigma_schedule", "zoom")] == [
+        -0.1,
+        0.0,
+        -1.02,
+    ]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from animate_helpers import centroid, save_tiny_depth_model, shift_of, square, texture
 
-from sdplay.animate.depth import DepthEstimator, equalise
 from sdplay.animate.warp import Motion2D, Motion3D, perspective_flip, warp_2d, warp_3d
+from sdplay.depth import DepthEstimator, equalise
 from sdplay.errors import SdplayError
 
 FLAT = torch.ones(1, 1, 96, 96)
@@ -35,6 +35,13 @@ def test_2d_zoom_enlarges_and_angle_rotates_counter_clockwise() -> None:
     marker[..., 44:52, 70:80] = 1.0  # right of the centre
     y, x = centroid(warp_2d(marker, Motion2D(angle=90)))
     assert y == pytest.approx(48 - (75 - 48), abs=1.0) and x == pytest.approx(48, abs=1.0)  # now above it
+
+
+def test_2d_negative_zoom_turns_the_picture_half_round() -> None:
+    """As OpenCV's rotation matrix with a negative scale (Deforum's 2D): x -> W - x about the centre (W/2, H/2)."""
+    image = texture(64, 64)
+    turned = warp_2d(image, Motion2D(zoom=-1.0))
+    assert torch.allclose(turned[..., 1:, 1:], image.flip(-1, -2)[..., :-1, :-1], atol=1e-5)
 
 
 def test_2d_borders_replicate_or_wrap() -> None:

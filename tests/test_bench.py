@@ -9,10 +9,10 @@ import torch
 from typer.testing import CliRunner
 
 import sdplay
-from sdplay.animate.depth import DepthEstimator
 from sdplay.bench.markdown import table
 from sdplay.bench.random_models import save_random_depth_model, save_random_tiny_vae
 from sdplay.cli import app
+from sdplay.depth import DepthEstimator
 
 
 def test_bench_reports_every_figure_beside_its_baseline(tiny_model, tmp_path) -> None:

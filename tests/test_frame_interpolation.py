@@ -138,3 +138,79 @@ def test_missing_interpolate_extra_is_one_line_naming_the_pip_command(monkeypatc
     monkeypatch.setitem(sys.modules, "cv2", None)  # what `import cv2` meets when OpenCV is not installed
     with pytest.raises(SdplayError, match=r"needs OpenCV: pip install 'sdplay\[interpolate\]'"):
         sdplay.interpolate(moving_square, write=False)
+
+
+def test_interpolate_resume_continues_an_interrupted_run_folder(moving_square, tmp_path) -> None:
+    whole = sdplay.interpolate(moving_square, multiplier=2, outdir=tmp_path)
+    for name in ("0004.png", "0005.png", "0006.png", "animation.mp4"):  # stopped after frame 3
+        (whole.run_dir / name).unlink()
+    (whole.run_dir / "0004.png").write_bytes(b"\x89PNG cut off")  # a frame cut off mid-write
+    result = CliRunner().invoke(app, ["interpolate", "--resume", str(whole.run_dir)])
+    assert result.exit_code == 0, result.output
+    assert Path(result.stdout.strip()) == whole.run_dir / "animation.mp4" and video_info(whole.video)[0] == 7
+    again = sdplay.interpolate(moving_square, multiplier=2, outdir=tmp_path / "again")
+    assert all(
+        np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+        for a, b in zip(again.paths, sorted(whole.run_dir.glob("*.png")), strict=True)
+    )
+    refused = CliRunner().invoke(app, ["interpolate", str(moving_square), "--resume", str(whole.run_dir)])
+    assert refused.exit_code == 2 and "leave out other settings" in refused.stderr
+    nothing = CliRunner().invoke(app, ["interpolate", "--resume", str(tmp_path)])
+    assert nothing.exit_code == 2 and "no settings.json there" in nothing.stderr
+
+
+@pytest.fixture(scope="module")
+def random_rife(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """RIFE 4.26 with random weights, saved as the published files are (a `module.` prefix on every key)."""
+    import torch
+    from framelift.interpolation import IFNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("rife") / "flownet_v4.26.pkl"
+    torch.save({f"module.{key}": value for key, value in IFNet().state_dict().items()}, path)
+    return path
+
+
+def test_a_rife_weights_file_draws_the_new_frames_and_the_originals_stay(moving_square, random_rife, tmp_path) -> None:
+    result = CliRunner().invoke(
+        app, ["interpolate", str(moving_square), "-x", "2", "--model", str(random_rife), "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.stdout.strip()).parent
+    made = sorted(run_dir.glob("*.png"))
+    assert len(made) == 7 and np.array_equal(
+        np.asarray(Image.open(made[2])), np.asarray(Image.open(moving_square / "0001.png"))
+    )
+    assert read_parameters(made[1])["Interpolation"] == "RIFE 4.26 (flownet_v4.26.pkl) x2"
+    flow = sdplay.interpolate(moving_square, multiplier=2, write=False).images[1]
+    assert not np.array_equal(np.asarray(Image.open(made[1])), np.asarray(flow))  # drawn by the network, not the flow
+    assert json.loads((run_dir / "settings.json").read_text())["model"] == str(random_rife)
+
+
+def test_bad_rife_weights_are_one_error_line(moving_square, tmp_path) -> None:
+    import torch
+
+    torch.save({"module.nothing": torch.zeros(1)}, tmp_path / "other.pkl")
+    (tmp_path / "text.pkl").write_text("not weights")
+    cases = [
+        (tmp_path / "missing.pkl", "model: interpolator weights not found"),
+        (tmp_path / "other.pkl", "cannot load"),
+        (tmp_path / "text.pkl", "cannot load"),
+    ]
+    for weights, message in cases:
+        result = CliRunner().invoke(
+            app, ["interpolate", str(moving_square), "--model", str(weights), "-o", str(tmp_path / "o")]
+        )
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], (weights, result.output)
+    assert not (tmp_path / "o").exists()  # refused before a run folder was made
+
+
+def test_missing_rife_package_is_one_line_naming_the_pip_command(monkeypatch, moving_square, random_rife) -> None:
+    import sys
+
+    from sdplay.errors import SdplayError
+
+    monkeypatch.setitem(sys.modules, "framelift.interpolation", None)
+    with pytest.raises(SdplayError, match="--interpolate-model needs RIFE: pip install --no-deps framelift-video"):
+        sdplay.interpolate(moving_square, model=str(random_rife), write=False)

@@ -40,6 +40,8 @@ def test_file_settings_become_real_paths_under_the_root(tmp_path) -> None:
     assert applied["images"] == [str(tmp_path.resolve() / "a.png"), str(tmp_path.resolve() / "b.png")]
     with pytest.raises(SdplayError, match="must be a file name"):
         policy(tmp_path).apply({"mask": 7})
+    with pytest.raises(SdplayError, match=r"^video_init_path: this server does not download URLs; upload the file"):
+        policy(tmp_path, loopback=True).apply({"video_init_path": "HTTPS://example.com/clip.mp4"})
 
 
 def test_control_images_and_models_follow_the_same_rules(tmp_path) -> None:
@@ -54,6 +56,15 @@ def test_control_images_and_models_follow_the_same_rules(tmp_path) -> None:
     with pytest.raises(SdplayError, match="hires_upscaler: "):
         policy(tmp_path).apply({"hires_upscaler": "../RealESRGAN_x4.pth"})
     assert policy(tmp_path).apply({"hires_upscaler": "lanczos"}) == {"hires_upscaler": "lanczos"}
+
+
+def test_animate_controlnet_units_follow_the_same_rules(tmp_path) -> None:
+    units = {"cn_1_model": "control_v11p_sd15_canny [d14c016b]", "cn_2_model": "None", "cn_2_vid_path": "pose.mp4"}
+    assert policy(tmp_path).apply(units)["cn_2_vid_path"] == str(tmp_path.resolve() / "pose.mp4")
+    with pytest.raises(SdplayError, match="cn_3_vid_path: '/etc/passwd' is outside"):
+        policy(tmp_path).apply({"cn_3_vid_path": "/etc/passwd"})
+    with pytest.raises(SdplayError, match="cn_5_model: "):
+        policy(tmp_path).apply({"cn_5_model": "/srv/cn.safetensors"})
 
 
 def test_uploaded_names_keep_only_their_last_plain_part() -> None:

@@ -128,6 +128,22 @@ def test_a_run_folder_is_upscaled_frame_by_frame_with_its_video(run_folder, tmp_
     ]
 
 
+def test_upscale_resume_continues_an_interrupted_run_folder(run_folder, esrgan_x2, tmp_path) -> None:
+    whole = sdplay.upscale(run_folder, model=str(esrgan_x2), outdir=tmp_path, device="cpu")
+    before = [np.asarray(Image.open(path)) for path in whole.paths]
+    for path in [*whole.paths[1:], whole.video]:  # stopped after frame 0
+        path.unlink()
+    (whole.run_dir / "0001.png").write_bytes(b"\x89PNG cut off")  # a frame cut off mid-write
+    result = run_cli("upscale", "--resume", whole.run_dir)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(whole.video) and video_info(whole.video)[0] == 3
+    assert all(
+        np.array_equal(np.asarray(Image.open(path)), image) for path, image in zip(whole.paths, before, strict=True)
+    )
+    refused = run_cli("upscale", run_folder, "--resume", whole.run_dir)
+    assert refused.exit_code == 2 and "leave out other settings" in refused.stderr
+
+
 def test_a_video_file_is_upscaled_frame_by_frame(run_folder, tmp_path) -> None:
     run = sdplay.upscale(run_folder / "dream.mp4", scale=2, outdir=tmp_path)
     assert len(run.paths) == 3 and run.images[0].size == (64, 48)

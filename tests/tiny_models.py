@@ -110,6 +110,22 @@ def save_tiny_pipeline(folder: Path) -> Path:
     return folder / "tiny-sd"
 
 
+def save_tiny_controlnet(model_dir: Path, folder: Path) -> Path:
+    """A random ControlNet shaped after the tiny UNet. ControlNets start with zero convolutions (the
+    control does nothing): those, the mid block and the conditioning embedding's output get weight."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 8, 8))  # down by 8, like the VAE
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if "zero_conv" in name or "mid_block" in name or "cond_embedding.conv_out" in name:
+                parameter.normal_(0, 0.5)
+    net.save_pretrained(folder / "tiny-controlnet")
+    return folder / "tiny-controlnet"
+
+
 def save_tiny_pipeline_with_safety_checker(folder: Path) -> Path:
     """A tiny model whose safety checker flags every image, to test what happens then."""
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker

@@ -138,7 +138,9 @@ HIRES = [
 ]
 CONTROL = [
     (
-        _opt(list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny or none."),
+        _opt(
+            list[str] | None, None, "--control", help="ControlNet input TYPE:IMAGE[:WEIGHT], TYPE canny, depth or none."
+        ),
         "control",
     ),
     (
@@ -152,6 +154,10 @@ CONTROL = [
     (
         _opt(float | None, None, "--control-end", help="ControlNet: until this fraction of the steps (1)."),
         "control_end",
+    ),
+    (
+        _opt(str | None, None, "--depth-model", help="ControlNet depth: depth model (default Depth Anything V2)."),
+        "depth_model",
     ),
 ]
 MODE_OPTIONS = {
@@ -320,6 +326,18 @@ DREAM_OPTIONS: list[tuple[inspect.Parameter, str | None]] = [
     (_opt(str | None, None, "--format", help="mp4 (default), gif, frames, or a comma list."), "formats"),
     (_opt(Path | None, None, "--audio", help="wav/mp3/ogg: sets the length, moves on loud beats, muxed in."), "audio"),
     (_opt(str | None, None, "--prompt-interp", help="Text embeddings: lerp (default) or slerp."), "prompt_interp"),
+    (
+        _opt(int | None, None, "--interpolate", help="Also 2x/4x the frames by interpolation (interpolated/)."),
+        "interpolate",
+    ),
+    (
+        _opt(str | None, None, "--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps)."),
+        "interpolate_timing",
+    ),
+    (
+        _opt(Path | None, None, "--interpolate-model", help="RIFE 4.26 weights: learned in-between frames."),
+        "interpolate_model",
+    ),
     (_opt(Path | None, None, "--resume", help="Continue an interrupted dream run folder."), None),
 ]
 
@@ -330,7 +348,7 @@ def dream_settings_from(values: dict[str, Any], config: Path | None) -> Any:
     from .settings import read_config
 
     data: dict[str, Any] = dict(read_config(config)) if config else {}
-    for param, field_name in DREAM_OPTIONS + [(p, f) for p, f in COMMON if f not in ("seed", "num")]:
+    for param, field_name in DREAM_OPTIONS + CONTROL + [(p, f) for p, f in COMMON if f not in ("seed", "num")]:
         value = values.get(param.name)
         if field_name and value is not None and value != []:
             data[field_name] = [str(v) for v in value] if isinstance(value, list) else value
@@ -350,7 +368,9 @@ def run_dream_command(values: dict[str, Any]) -> None:
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
     settings = None if resume else dream_settings_from(values, values.get("config"))
     ignored = [
-        "--" + p.name.replace("_", "-") for p, f in DREAM_OPTIONS + COMMON if f and values.get(p.name) not in (None, [])
+        "--" + p.name.replace("_", "-")
+        for p, f in DREAM_OPTIONS + CONTROL + COMMON
+        if f and values.get(p.name) not in (None, [])
     ]
     if resume and ignored:
         from .output import RunFolder
@@ -379,7 +399,7 @@ def dream(**values: Any) -> None:
 
 
 dream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [DREAM_PROMPTS] + [p for p, _ in DREAM_OPTIONS] + [p for p, f in COMMON if f not in ("seed", "num")]
+    [DREAM_PROMPTS] + [p for p, _ in DREAM_OPTIONS + CONTROL] + [p for p, f in COMMON if f not in ("seed", "num")]
 )
 dream.__doc__ = "A video walking the latent space between key points (prompt, seed[, image])."
 app.command("dream")(dream)
@@ -397,6 +417,15 @@ def animate(
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model spec (default sd15).")] = None,
     depth_model: Annotated[str | None, typer.Option("--depth-model", help="Depth model; none = flat.")] = None,
+    interpolate: Annotated[
+        int | None, typer.Option("--interpolate", help="Also 2x/4x the frames by interpolation (interpolated/).")
+    ] = None,
+    interpolate_timing: Annotated[
+        str | None, typer.Option("--interpolate-timing", help="smooth (x the fps, default) or slowmo (same fps).")
+    ] = None,
+    interpolate_model: Annotated[
+        Path | None, typer.Option("--interpolate-model", help="RIFE 4.26 weights: learned in-between frames.")
+    ] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted animate run.")] = None,
     video_format: Annotated[str, typer.Option("--format", help="Video: mp4 (H.264) or gif.")] = "mp4",
@@ -411,6 +440,8 @@ def animate(
     """Deforum-style animation (2D, 3D, Video Input, Interpolation) from settings files."""
     setup_logging(quiet, debug)
     flags = {"model": model, "depth_model": depth_model, "device": device, "dtype": dtype, "backend": backend}
+    flags.update(interpolate=interpolate, interpolate_timing=interpolate_timing)
+    flags["interpolate_model"] = str(interpolate_model) if interpolate_model else None
     options = {"outdir": outdir, "video_format": video_format, "token": token, "local_only": local_only, "quiet": quiet}
 
     def run_all() -> None:
@@ -456,7 +487,8 @@ def run_animate_command(
     settings = None if resume else settings_from(path, overrides)
     where = {"outdir": outdir, "resume": resume, "video_format": video_format}
     result = run_job(Job("animate", settings, **where, token=token, local_only=local_only), quiet, "frame")
-    print(result.video)
+    for video in result.videos:
+        print(video)
     log.info("%d frames in %s; seed %d", len(result.paths), result.run_dir, result.settings.seed)
 
 
@@ -668,6 +700,7 @@ def upscale(
     dtype: Annotated[str | None, typer.Option("--dtype", help="auto, fp32, fp16 or bf16.")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue an interrupted upscale run folder.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Hugging Face token (sd-x4).")] = None,
     local_only: Annotated[bool, typer.Option("--local-only", help="Use only files already here.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
@@ -686,14 +719,17 @@ def upscale(
         from .upscaling import UpscaleSettings
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
-        settings = UpscaleSettings.from_dict(data)
+        if resume is not None and data:
+            raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
+        settings = None if resume is not None else UpscaleSettings.from_dict(data)
         from .upscaling import run_upscale
 
         with frame_progress(quiet) as on_frame:
-            result = run_upscale(settings, outdir, True, token, local_only, on_frame)
+            result = run_upscale(settings, outdir, True, token, local_only, on_frame, resume)
         for path in [result.video] if result.video else result.paths or []:
             print(path)
-        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, len(result.images), result.run_dir)
+        made = len(result.paths or [])
+        log.info("upscaled by %d: %d frame(s) in %s", result.settings.scale, made, result.run_dir)
 
     guarded(debug, run)
 
@@ -708,25 +744,34 @@ def interpolate(
         str | None, typer.Option("--timing", help="smooth: multiply the fps (default); slowmo: keep it.")
     ] = None,
     method: Annotated[str | None, typer.Option("--method", help="flow (optical flow, no download).")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "--interpolate-model", "-m", help="RIFE 4.26 weights: learned in-between frames."),
+    ] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of the result, instead.")] = None,
     outdir: Annotated[Path | None, typer.Option("--outdir", "-o", help="Root folder for outputs.")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Settings file, e.g. settings.json.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue an interrupted interpolate run folder.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
 ) -> None:
     """New frames between the frames of a video or run folder, into a new run folder with the video."""
     setup_logging(quiet, debug)
     flags = {"source": str(source) if source else None, "multiplier": multiplier, "timing": timing}
-    flags.update(method=method, fps=fps)
+    flags.update(method=method, fps=fps, model=str(model) if model else None)
 
     def run() -> None:
         from .frame_interpolation import InterpolateSettings, run_interpolate
         from .settings import read_config
 
         data = {**(read_config(config) if config else {}), **{k: v for k, v in flags.items() if v is not None}}
-        settings = InterpolateSettings.from_dict(data)
+        if resume is not None and data:
+            raise SdplayError("--resume takes everything from the run's settings.json; leave out other settings")
+        settings = None if resume is not None else InterpolateSettings.from_dict(data)
         with frame_progress(quiet) as on_frame:
-            result = run_interpolate(settings, outdir, True, on_frame)
+            result = run_interpolate(settings, outdir, True, on_frame, resume)
         print(result.video)
         log.info("%d frames at %g fps in %s", result.frame_count, result.settings.fps, result.run_dir)
 

@@ -1,9 +1,11 @@
 """Frame interpolation for videos and run folders: new frames between every two, originals kept as they are.
 
-The method needs no download: OpenCV's dense optical flow (DIS) is measured both ways between two
-frames, each neighbour is warped toward the in-between time along its flow, and the two warps are
-blended by their nearness. Every original frame is written again unchanged at its place in the new
-sequence, so an interpolated run holds the originals beside the new frames.
+The default method needs no download: OpenCV's dense optical flow (DIS) is measured both ways between
+two frames, each neighbour is warped toward the in-between time along its flow, and the two warps are
+blended by their nearness. With a weights file (`model`), the learned interpolator RIFE (4.26, as
+framelift-video builds and runs it in PyTorch) draws the new frames instead. Every original frame is
+written again unchanged at its place in the new sequence, so an interpolated run holds the originals
+beside the new frames.
 
 `smooth` multiplies the frame rate (same duration, more fluid motion); `slowmo` keeps it (the video
 lasts `multiplier` times longer).
@@ -23,15 +25,18 @@ import numpy as np
 from PIL import Image
 from pydantic import Field, model_validator
 
+from . import flow
 from .errors import SdplayError, import_extra
+from .flow import import_cv2
 from .postprocess import DEFAULT_FPS, Source, read_source, with_fields
-from .settings import FramesPerSecond, PathText, Settings
+from .settings import MAX_INTERPOLATION, FramesPerSecond, PathText, Settings, Timing, check_interpolator_file
 
 log = logging.getLogger("sdplay")
 
 METHODS = ("flow",)
-MAX_MULTIPLIER = 16
-EXTRA_HINT = "pip install 'sdplay[interpolate]'"
+RIFE_HINT = "pip install --no-deps framelift-video"  # its opencv-python would sit beside the headless one
+RIFE_WEIGHTS = "RIFE 4.26 weights (flownet_v4.26.pkl as vs-rife publishes it, or Practical-RIFE's 4.26 flownet.pkl)"
+INTERPOLATED_FOLDER = "interpolated"  # a dream or animate run's --interpolate frames, beside its own
 
 FrameCallback = Callable[[int, int], None]
 """on_frame(done, total)"""
@@ -41,24 +46,20 @@ class InterpolateSettings(Settings):
     """An interpolation job over a picture sequence (a video file or a run folder of frames)."""
 
     source: PathText = Field("", description="A video, or a run folder of numbered frames.")
-    multiplier: Annotated[int, Field(ge=2, le=MAX_MULTIPLIER)] = Field(
+    multiplier: Annotated[int, Field(ge=2, le=MAX_INTERPOLATION)] = Field(
         2, description="Frames per original interval: 2 puts one new frame between every two."
     )
     method: Literal["flow"] = Field("flow", description="flow: OpenCV dense optical flow, no download.")
-    timing: Literal["smooth", "slowmo"] = Field(
-        "smooth", description="smooth: the fps times the multiplier; slowmo: the source's fps."
-    )
+    timing: Timing = Field("smooth", description="smooth: the fps times the multiplier; slowmo: the source's fps.")
     fps: FramesPerSecond | None = Field(None, description="The result's frame rate, instead of the timing's.")
+    model: PathText | None = Field(None, description="RIFE 4.26 weights file: a learned interpolator instead of flow.")
 
     @model_validator(mode="after")
     def _has_source(self) -> InterpolateSettings:
         if not self.source:
             raise ValueError("nothing to interpolate: give a video or a run folder of frames")
+        check_interpolator_file("model", self.model)
         return self
-
-
-def import_cv2() -> Any:
-    return import_extra("cv2", f"frame interpolation needs OpenCV: {EXTRA_HINT}")
 
 
 class FlowInterpolator:
@@ -67,33 +68,54 @@ class FlowInterpolator:
     name = "optical flow (DIS)"
 
     def __init__(self) -> None:
-        self.cv2 = import_cv2()
-
-    def flows(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Flow a->b and b->a in pixels, each HxWx2 (x, y)."""
-        cv2 = self.cv2
-        gray_a, gray_b = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # one per call: not thread-safe
-        return dis.calc(gray_a, gray_b, None), dis.calc(gray_b, gray_a, None)
+        import_cv2("frame interpolation")  # fails here, in one line, when OpenCV is missing
 
     def between(self, a: np.ndarray, b: np.ndarray, times: list[float]) -> list[np.ndarray]:
         """Frames at each time in (0, 1) between a (time 0) and b (time 1), flows measured once."""
-        cv2 = self.cv2
-        forward, backward = self.flows(a, b)
-        height, width = a.shape[:2]
-        grid = np.stack(np.meshgrid(np.arange(width), np.arange(height)), axis=-1).astype(np.float32)
-        frames = []
-        for t in times:
-            # a pixel at p in the in-between frame came from about p - t*forward in a, p - (1-t)*backward in b
-            from_a = grid - t * forward
-            from_b = grid - (1 - t) * backward
-            warped_a = cv2.remap(a, from_a[..., 0], from_a[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            warped_b = cv2.remap(b, from_b[..., 0], from_b[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            frames.append(cv2.addWeighted(warped_a, 1 - t, warped_b, t, 0))
-        return frames
+        return flow.between(a, b, times, "DIS Medium")
 
 
-def make_interpolator(method: str) -> FlowInterpolator:
+class RifeInterpolator:
+    """In-between frames drawn by RIFE 4.26 from a weights file, through framelift-video's PyTorch network
+    (on the GPU when there is one). The network is built for one frame size, on the first pair."""
+
+    def __init__(self, weights: str) -> None:
+        import torch
+
+        self.interpolation = import_extra("framelift.interpolation", f"--interpolate-model needs RIFE: {RIFE_HINT}")
+        device = import_extra("framelift.device", f"--interpolate-model needs RIFE: {RIFE_HINT}")
+        self.device = device.resolve_device("cuda" if torch.cuda.is_available() else "cpu")
+        self.weights = str(Path(weights).expanduser())
+        self.name = f"RIFE 4.26 ({Path(weights).name})"
+        self.networks: dict[tuple[int, int], Any] = {}
+        self.network((64, 64))  # a wrong file fails here, before any frame is made
+
+    def network(self, size: tuple[int, int]) -> Any:
+        """framelift's FrameInterpolator for frames of `size` (width, height)."""
+        if size not in self.networks:
+            import pickle
+
+            try:
+                self.networks[size] = self.interpolation.FrameInterpolator(self.weights, self.device, *size)
+            except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError, AttributeError) as exc:
+                reason = " ".join(str(exc).split())[:160]
+                raise SdplayError(f"cannot load {self.weights} as {RIFE_WEIGHTS}: {reason}") from exc
+        return self.networks[size]
+
+    def between(self, a: np.ndarray, b: np.ndarray, times: list[float]) -> list[np.ndarray]:
+        """Frames at each time in (0, 1) between RGB frames a and b (framelift works in BGR)."""
+        network = self.network((a.shape[1], a.shape[0]))
+        first, second = network.prepare(a[..., ::-1]), network.prepare(b[..., ::-1])
+        return [np.ascontiguousarray(network.between(first, second, t)[..., ::-1]) for t in times]
+
+
+Interpolator = FlowInterpolator | RifeInterpolator
+
+
+def make_interpolator(method: str, model: str | None = None) -> Interpolator:
+    """RIFE with a weights file, else the optical-flow method."""
+    if model:
+        return RifeInterpolator(model)
     if method == "flow":
         return FlowInterpolator()
     raise SdplayError(f"unknown interpolation method {method!r}; choose {', '.join(METHODS)}")
@@ -109,18 +131,23 @@ class OutFrame:
 
 
 def interpolate_frames(
-    frames: list[Image.Image], multiplier: int = 2, method: str = "flow", workers: int = 2
+    frames: list[Image.Image],
+    multiplier: int = 2,
+    interpolator: Interpolator | None = None,
+    workers: int = 2,
+    start: int = 0,
 ) -> Iterator[OutFrame]:
     """Every original frame followed by `multiplier - 1` new ones before the next; the last original ends it.
+    `interpolator` defaults to the optical-flow one; `start` skips the pairs before original frame `start`
+    (a resumed sequence).
 
     Pairs are worked on `workers` at a time (OpenCV releases the GIL), results handed back in order.
-    This is what dream and animate call for their `--interpolate` option.
     """
     if len(frames) < 2:
         raise SdplayError(f"interpolation needs at least two frames, got {len(frames)}")
     if len({frame.size for frame in frames}) > 1:
         raise SdplayError("all frames must have one size to be interpolated")
-    interpolator = make_interpolator(method)
+    interpolator = interpolator or make_interpolator("flow")
     times = [k / multiplier for k in range(1, multiplier)]
     arrays = [np.asarray(frame.convert("RGB")) for frame in frames]
 
@@ -129,8 +156,8 @@ def interpolate_frames(
 
     pairs, window = len(frames) - 1, 2 * max(1, workers)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sdplay-interp") as pool:
-        ahead = deque(pool.submit(pair, i) for i in range(min(window, pairs)))
-        for i in range(pairs):
+        ahead = deque(pool.submit(pair, i) for i in range(start, min(start + window, pairs)))
+        for i in range(start, pairs):
             made = ahead.popleft().result()
             if i + window < pairs:  # at most `window` pairs made ahead of the writer
                 ahead.append(pool.submit(pair, i + window))
@@ -157,40 +184,89 @@ def output_fps(settings: InterpolateSettings, source_fps: float | None) -> float
     return fps * settings.multiplier if settings.timing == "smooth" else fps
 
 
-def frame_parameters(source: Source, frame: OutFrame, settings: InterpolateSettings, name: str) -> str:
+def frame_parameters(source: Source, frame: OutFrame, multiplier: int, name: str) -> str:
     if frame.t == 0:
         return with_fields(source.parameters[frame.index], {"Original frame": frame.index})
     fields = {"Interpolated between": f"{frame.index} and {frame.index + 1}", "At": round(frame.t, 4)}
-    return with_fields(source.parameters[frame.index], {**fields, "Interpolation": f"{name} x{settings.multiplier}"})
+    return with_fields(source.parameters[frame.index], {**fields, "Interpolation": f"{name} x{multiplier}"})
+
+
+def write_sequence(
+    folder: Path,
+    source: Source,
+    multiplier: int,
+    interpolator: Interpolator,
+    on_frame: FrameCallback | None = None,
+    check: Callable[[], None] | None = None,
+) -> list[Path]:
+    """The source's frames with `multiplier - 1` new ones between every two, written into `folder` as
+    NNNN.png as they are made. Frames an interrupted call finished there are kept and the sequence goes
+    on after them (a frame cut off mid-write is made again), so a rerun continues where it stopped.
+    `check` is called between frames (a cancel raises from it)."""
+    from .output import BackgroundWriter, finished_frames, frame_path, save_frame
+
+    if len(source.frames) < 2:
+        raise SdplayError(f"{source.path} has one frame; interpolation needs a video or a run of at least two frames")
+    folder.mkdir(exist_ok=True)
+    total = (len(source.frames) - 1) * multiplier + 1
+    done = finished_frames(folder)
+    first = min(done // multiplier, len(source.frames) - 1)  # the pair the first missing frame belongs to
+
+    def save(item: tuple[int, OutFrame]) -> Path:
+        number, frame = item
+        return save_frame(folder, number, frame.image, frame_parameters(source, frame, multiplier, interpolator.name))
+
+    frames = interpolate_frames(source.frames, multiplier, interpolator, start=first) if done < total else iter(())
+    with BackgroundWriter(save) as background:  # PNG encoding overlaps the next frames' flow
+        for number, frame in enumerate(frames, start=first * multiplier):
+            if number >= done:
+                background.submit((number, frame))
+                if on_frame is not None:
+                    on_frame(number + 1, total)
+            if check is not None:
+                check()
+        background.finish()
+    return [frame_path(folder)(number) for number in range(total)]
+
+
+def interpolate_run_folder(
+    run_dir: Path, count: int, multiplier: int, check: Callable[[], None] | None = None, model: str | None = None
+) -> list[Path]:
+    """A dream or animate run's `--interpolate`: its first `count` frames interpolated into the sub-folder
+    `interpolated/` (the originals stay as they are, beside them); resumable like `write_sequence`."""
+    source = read_source(run_dir)
+    source.frames, source.parameters = source.frames[:count], source.parameters[:count]
+    interpolator = make_interpolator("flow", model)
+    return write_sequence(run_dir / INTERPOLATED_FOLDER, source, multiplier, interpolator, check=check)
 
 
 def run_interpolate(
-    settings: InterpolateSettings,
+    settings: InterpolateSettings | None,
     outdir: str | Path | None = None,
     write: bool = True,
     on_frame: FrameCallback | None = None,
+    resume: str | Path | None = None,
 ) -> InterpolateRun:
-    """Read the source, interpolate, write every frame as it is made into a new run folder, then the video."""
-    from .output import BackgroundWriter
+    """Read the source, interpolate, write every frame as it is made into a new run folder, then the video.
+    `resume` continues an interrupted run folder of this tool instead (its settings.json names the source)."""
     from .postprocess import ResultWriter
 
+    if resume is not None:
+        writer = ResultWriter.reopen(resume, "interpolate")
+        settings = InterpolateSettings.from_dict(writer.settings)
+    assert settings is not None
     source = read_source(settings.source)
     if len(source.frames) < 2:
         raise SdplayError(f"{source.path} has one frame; interpolation needs a video or a run of at least two frames")
     settings = settings.with_values(fps=output_fps(settings, source.fps))
-    name = make_interpolator(settings.method).name
     total = (len(source.frames) - 1) * settings.multiplier + 1
-    frames = interpolate_frames(source.frames, settings.multiplier, settings.method)
+    interpolator = make_interpolator(settings.method, settings.model)  # a wrong weights file: no run folder
     if not write:
+        frames = interpolate_frames(source.frames, settings.multiplier, interpolator)
         return InterpolateRun(settings, total, images=[frame.image for frame in frames])
-    writer = ResultWriter(outdir, "interpolate", source.path, settings.to_dict())
-    with BackgroundWriter(writer.save_numbered) as background:  # PNG encoding overlaps the next frames' flow
-        for number, frame in enumerate(frames):
-            done = background.submit((number, frame.image, frame_parameters(source, frame, settings, name)))
-            writer.paths.extend(path for _, path in done)
-            if on_frame is not None:
-                on_frame(number + 1, total)
-        writer.paths.extend(path for _, path in background.finish())
+    if resume is None:
+        writer = ResultWriter.create(outdir, "interpolate", source.path, settings.to_dict())
+    writer.paths = write_sequence(writer.run_dir, source, settings.multiplier, interpolator, on_frame)
     video = writer.encode(source.video or f"{source.path.stem}.mp4", settings.fps or DEFAULT_FPS)
     return InterpolateRun(settings, total, writer.run_dir, writer.paths, video)
 

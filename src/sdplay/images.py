@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .controlnet import control_kwargs, controlled, parse_control
+from .controlnet import controls_for, read_control_images
 from .errors import SdplayError, out_of_memory_as_user_error
 from .hires import HiresFix
 from .models import Model
@@ -76,8 +76,7 @@ def read_inputs(
     `given` holds images passed in memory (Python API), used instead of reading their paths.
     """
     given = given or {}
-    for text in settings.control:  # control images too, so that a wrong file fails before the model loads
-        load_image(parse_control(text).image, "control image")
+    read_control_images(settings)
     if settings.mode == "txt2img":
         return None, None
     init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
@@ -132,14 +131,18 @@ def use_scheduler(pipe: Any, model: Model, name: str | None) -> str:
 
 
 def iter_images(
-    run: PreparedRun, model: Model, steps: StepReporter | None = None, pipe: Any = None
+    run: PreparedRun,
+    model: Model,
+    steps: StepReporter | None = None,
+    pipe: Any = None,
+    control: dict[str, Any] | None = None,
 ) -> Iterator[Picture]:
     """Generate `settings.num` images, `settings.batch_size` at a time; image i uses seed + i.
 
-    `pipe` replaces the mode's pipeline (one with ControlNets attached)."""
+    `pipe` replaces the mode's pipeline (one with ControlNets attached), `control` its control maps."""
     settings, init, mask = run.settings, run.init, run.mask
     pipe = pipe or model.pipeline(settings.mode)
-    control = control_kwargs(settings, (settings.width, settings.height)) if settings.control else {}
+    control = control or {}
     sampler = use_scheduler(pipe, model, settings.scheduler)
     texts = encode_weighted(pipe, settings.prompt, settings.negative, model.clean_prompt) or PlainPrompts(
         model.clean_prompt(settings.prompt), model.clean_prompt(settings.negative)
@@ -186,14 +189,14 @@ class ImagesPlan:
     video = None
     split = None  # pictures are cheap alone; a farm splits a sweep into jobs instead
 
-    def __init__(self, run: PreparedRun, model: Model, pipe: Any = None) -> None:
-        self.run, self.model, self.pipe = run, model, pipe
+    def __init__(self, run: PreparedRun, model: Model, pipe: Any = None, control: dict[str, Any] | None = None):
+        self.run, self.model, self.pipe, self.control = run, model, pipe, control
         self.settings = run.settings
         self.total = run.settings.num
         self.title = run.settings.prompt
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
-        yield from iter_images(self.run, self.model, steps, self.pipe)
+        yield from iter_images(self.run, self.model, steps, self.pipe, self.control)
 
 
 class ImagesMode:
@@ -208,8 +211,9 @@ class ImagesMode:
         run = prepare(settings, model, inputs)
         if not settings.control:
             return ImagesPlan(run, model)
-        models = settings.control_model * (len(settings.control) if len(settings.control_model) == 1 else 1)
-        return ImagesPlan(run, model, controlled(model, settings.mode, models, job.token, job.local_only))
+        resolved = run.settings
+        pipe, control = controls_for(resolved, model, resolved.mode, (resolved.width, resolved.height), job)
+        return ImagesPlan(run, model, pipe, control)
 
 
 ENGINE_MODE = ImagesMode()

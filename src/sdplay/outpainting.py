@@ -178,7 +178,7 @@ def run_outpaint(
     settings = OutpaintSettings(resolved, result.settings)
     made = OutpaintRun(settings, result.images)
     if write:
-        writer = ResultWriter(outdir, "outpaint", Path(options.source), settings.to_dict())
+        writer = ResultWriter.create(outdir, "outpaint", Path(options.source), settings.to_dict())
         sides = ", ".join(f"{side} {pixels}" for side, pixels in asdict(growth).items() if pixels)
         for picture_made in result.images:
             parameters = with_fields(picture_made.info.get("parameters"), {"Outpaint": sides, "Blend": options.blend})

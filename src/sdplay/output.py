@@ -269,15 +269,25 @@ class RunFolder:
     def frame_paths(self, count: int) -> list[Path]:
         return [frame_path(self.path)(n) for n in range(count)]
 
-    def video(self, name: str, kind: str, count: int, fps: float, audio: str | Path | None = None) -> Path:
-        """`name.kind` from the first `count` frames on disk; a finished video already there is kept."""
+    def video(
+        self,
+        name: str,
+        kind: str,
+        count: int,
+        fps: float,
+        audio: str | Path | None = None,
+        frames: list[Path] | None = None,
+    ) -> Path:
+        """`name.kind` from the first `count` frames on disk (or `frames`, such as interpolated ones);
+        a finished video already there is kept."""
         from .video import write_video
 
         target = self.path / f"{name}.{kind}"
         if target.exists():
             log.info("%s is already there; kept as it is", target)
             return target
-        return write_video(self.frame_paths(count), target, fps, audio=audio if kind == "mp4" else None)
+        paths = self.frame_paths(count) if frames is None else frames
+        return write_video(paths, target, fps, audio=audio if kind == "mp4" else None)
 
 
 class KnownFrames:

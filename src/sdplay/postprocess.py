@@ -110,12 +110,28 @@ def with_fields(parameters: str | None, fields: dict[str, Any]) -> str:
 
 
 class ResultWriter:
-    """A new run folder `root/<tool>/<time>-<slug>` holding frames NNNN.png, settings.json and a video."""
+    """A tool's run folder `root/<tool>/<time>-<slug>` holding frames NNNN.png, settings.json and a video."""
 
-    def __init__(self, root: str | Path | None, tool: str, source: Path, settings: dict[str, Any]) -> None:
-        self.run_dir = new_run_dir(root, tool, source.stem or source.name)
-        write_settings(self.run_dir, settings)
+    def __init__(self, run_dir: Path, settings: dict[str, Any]) -> None:
+        self.run_dir, self.settings = run_dir, settings
         self.paths: list[Path] = []
+
+    @classmethod
+    def create(cls, root: str | Path | None, tool: str, source: Path, settings: dict[str, Any]) -> ResultWriter:
+        """A new run folder with the settings it is made with."""
+        run_dir = new_run_dir(root, tool, source.stem or source.name)
+        write_settings(run_dir, settings)
+        return cls(run_dir, settings)
+
+    @classmethod
+    def reopen(cls, path: str | Path, tool: str) -> ResultWriter:
+        """An interrupted run folder of `tool`, to continue with the settings it was started with."""
+        from .settings import read_config
+
+        path = Path(path)
+        if not (path / SETTINGS_FILE).is_file():
+            raise SdplayError(f"--resume {path}: no {SETTINGS_FILE} there; give a {tool} run folder")
+        return cls(path, read_config(path / SETTINGS_FILE))
 
     def save(self, image: Image.Image, parameters: str) -> Path:
         path = save_frame(self.run_dir, len(self.paths), image, parameters)
@@ -132,7 +148,10 @@ class ResultWriter:
         from .video import write_video
 
         target = self.run_dir / name
+        if target.exists():  # a resumed run that was stopped after its video
+            return target
         unfinished = self.run_dir / f".partial-{name}"
+        unfinished.unlink(missing_ok=True)  # cut off by an interrupt
         write_video(self.paths, unfinished, fps)
         os.replace(unfinished, target)  # the run folder is new: nothing of the user's can be there
         return target

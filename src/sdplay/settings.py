@@ -33,8 +33,11 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from .controlnet_names import CONTROLNET_UNITS
+from .depth_names import DEFAULT_DEPTH_MODEL
 from .errors import SdplayError
 from .schedulers import canonical_sampler
+from .specs import is_missing_path
 
 if TYPE_CHECKING:
     from .models import Model
@@ -56,6 +59,7 @@ MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
 # the settings that name a file to read (pictures, masks, videos, audio) and ControlNet's TYPE:IMAGE[:WEIGHT]
 # inputs: a server checks them against its own files, a batch file's are relative to the batch file's folder
 FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
+FILE_KEYS += tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
 CONTROL_KEY = "control"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
@@ -67,6 +71,28 @@ Guidance = Annotated[float, Field(ge=0, le=MAX_GUIDANCE)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 FramesPerSecond = Annotated[float, Field(gt=0, le=MAX_FPS)]
+MAX_INTERPOLATION = 16  # frames per original interval: 15 new ones between every two
+Interpolation = Annotated[int, Field(ge=1, le=MAX_INTERPOLATION)]
+Timing = Literal["smooth", "slowmo"]
+
+
+def interpolate_fields() -> tuple[Any, Any, Any]:
+    """The `interpolate`, `interpolate_timing` and `interpolate_model` fields of the video modes (dream, animate)."""
+    return (
+        Field(
+            1,
+            description="Frame interpolation: 2 or 4 puts 1 or 3 new frames between every two, into interpolated/ "
+            "beside the originals, and a second video (1 = off).",
+        ),
+        Field("smooth", description="Interpolated video: smooth multiplies the fps, slowmo keeps it (slow motion)."),
+        Field(None, description="Frame interpolation by RIFE 4.26 from this weights file, instead of optical flow."),
+    )
+
+
+def check_interpolator_file(key: str, path: str | None) -> None:
+    """A learned interpolator's weights file must be there, before anything loads."""
+    if path and not Path(path).expanduser().is_file():
+        raise ValueError(f"{key}: interpolator weights not found: {path}")
 
 
 def _path_as_text(value: Any) -> Any:
@@ -324,7 +350,53 @@ class ModelSettings(Settings):
         return LoadOptions(**self.model_options(), token=token, local_only=local_only)
 
 
-class ImageSettings(ModelSettings):
+class ControlSettings(Settings):
+    """ControlNet for the modes that draw with a prompt (txt2img, img2img, inpaint, dream)."""
+
+    control: tuple[str, ...] = Field(
+        (), description="ControlNet inputs TYPE:IMAGE[:WEIGHT]; TYPE is canny, depth or none."
+    )
+    control_model: tuple[str, ...] = Field(
+        (), description="ControlNet model per control, or one for all: a folder, a hub id or a .safetensors file."
+    )
+    control_start: Fraction = Field(0.0, description="ControlNet: fraction of the steps where control starts.")
+    control_end: Fraction = Field(1.0, description="ControlNet: fraction of the steps where control ends.")
+    depth_model: str | None = Field(
+        None, description="ControlNet depth preprocessor: depth model, a folder or hub id (default Depth Anything V2)."
+    )
+    _control_tuples = field_validator("control", "control_model", mode="before")(as_tuple)
+
+    @model_validator(mode="after")
+    def _controls(self) -> ControlSettings:
+        if self.control:
+            from .controlnet import parse_control
+
+            for text in self.control:
+                parse_control(text)
+            if len(self.control_model) not in (1, len(self.control)):
+                raise ValueError("control_model: give one control model for all controls, or one per --control")
+            if self.control_start >= self.control_end:
+                raise ValueError("control_start: must be below control_end")
+        if self.depth_model and is_missing_path(self.depth_model):
+            raise ValueError(f"depth_model: folder not found: {self.depth_model}")
+        return self
+
+    def control_kinds(self) -> set[str]:
+        """The preprocessors the controls use."""
+        from .controlnet import parse_control
+
+        return {parse_control(text).kind for text in self.control}
+
+    def control_models(self) -> tuple[str, ...]:
+        """One ControlNet model per control (one given for all is repeated)."""
+        return self.control_model * (len(self.control) if len(self.control_model) == 1 else 1)
+
+    def resolved_depth_model(self) -> str | None:
+        """The depth model a depth control uses: the one given, else Depth Anything V2 (recorded either way)."""
+        return self.depth_model or (DEFAULT_DEPTH_MODEL if "depth" in self.control_kinds() else None)
+
+
+class ImageSettings(ControlSettings, ModelSettings):
     """One txt2img, img2img or inpaint run."""
 
     mode: Literal["txt2img", "img2img", "inpaint"] = Field("txt2img", description="What to make.")
@@ -348,13 +420,6 @@ class ImageSettings(ModelSettings):
     )
     hires_strength: Fraction = Field(0.5, description="Hires fix: how much the redraw changes the upscaled picture.")
     hires_upscaler: PathText = Field("lanczos", description="Hires fix: lanczos or an upscaler model file.")
-    control: tuple[str, ...] = Field((), description="ControlNet inputs TYPE:IMAGE[:WEIGHT]; TYPE is canny or none.")
-    control_model: tuple[str, ...] = Field(
-        (), description="ControlNet model per control, or one for all: a folder, a hub id or a .safetensors file."
-    )
-    control_start: Fraction = Field(0.0, description="ControlNet: fraction of the steps where control starts.")
-    control_end: Fraction = Field(1.0, description="ControlNet: fraction of the steps where control ends.")
-    _tuples = field_validator("control", "control_model", mode="before")(as_tuple)
 
     @model_validator(mode="after")
     def _consistent(self) -> ImageSettings:
@@ -363,15 +428,6 @@ class ImageSettings(ModelSettings):
             raise ValueError(f"hires_scale: the hires fix is for txt2img; {self.mode} starts from your picture")
         if self.hires_upscaler.lower() != "lanczos" and not Path(self.hires_upscaler).is_file():
             raise ValueError(f"hires_upscaler: upscaler model not found: {self.hires_upscaler}")
-        if self.control:
-            from .controlnet import parse_control
-
-            for text in self.control:
-                parse_control(text)
-            if len(self.control_model) not in (1, len(self.control)):
-                raise ValueError("control_model: give one control model for all controls, or one per --control")
-            if self.control_start >= self.control_end:
-                raise ValueError("control_start: must be below control_end")
         if self.mode in ("img2img", "inpaint") and not self.init:
             raise ValueError(f"init: {self.mode} needs an init image (--init FILE)")
         if self.mode == "inpaint" and not self.mask:
@@ -396,6 +452,7 @@ class ImageSettings(ModelSettings):
             scheduler=self.scheduler or model.default_scheduler,
             strength=strength,
             model=self.model or model.name,
+            depth_model=self.resolved_depth_model(),
         )
 
 

@@ -231,9 +231,13 @@ class UpscaleRun:
 
 
 def iter_upscaled(
-    source: Source, upscaler: Upscaler, settings: UpscaleSettings, on_frame: FrameCallback | None = None
+    source: Source,
+    upscaler: Upscaler,
+    settings: UpscaleSettings,
+    on_frame: FrameCallback | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[Image.Image, str]]:
-    """Each frame upscaled, with its parameters text extended by the upscaler's name and scale."""
+    """Each frame from `start` on upscaled, with its parameters text extended by the upscaler's name and scale."""
     fields = {"Postprocess upscale by": upscaler.scale, "Postprocess upscaler": upscaler.name}
     if isinstance(upscaler, DiffusionUpscaler):
         fields.update(
@@ -241,6 +245,8 @@ def iter_upscaled(
         )
     total = len(source.frames)
     for index, (frame, parameters) in enumerate(zip(source.frames, source.parameters, strict=True)):
+        if index < start:
+            continue
         image = upscaler([frame], settings.seed or 0)[0]
         if on_frame is not None:
             on_frame(index + 1, total)
@@ -248,16 +254,24 @@ def iter_upscaled(
 
 
 def run_upscale(
-    settings: UpscaleSettings,
+    settings: UpscaleSettings | None,
     outdir: str | Path | None = None,
     write: bool = True,
     token: str | None = None,
     local_only: bool = False,
     on_frame: FrameCallback | None = None,
+    resume: str | Path | None = None,
 ) -> UpscaleRun:
-    """Read the source, make the upscaler, upscale every frame into a new run folder (and video)."""
+    """Read the source, make the upscaler, upscale every frame into a new run folder (and video), each frame
+    written as it is made. `resume` continues an interrupted run folder of this tool instead: its
+    settings.json (seed included) makes the missing frames exactly as the first run would have."""
+    from .output import finished_frames, frame_path
     from .postprocess import ResultWriter
 
+    if resume is not None:
+        writer = ResultWriter.reopen(resume, "upscale")
+        settings = UpscaleSettings.from_dict(writer.settings)
+    assert settings is not None
     source = read_source(settings.source)
     upscaler = make_upscaler(settings, token, local_only)
     settings = settings.with_values(
@@ -265,12 +279,14 @@ def run_upscale(
         seed=random.randrange(2**32) if settings.seed is None else settings.seed,
         fps=settings.fps or source.fps,
     )
-    frames = iter_upscaled(source, upscaler, settings, on_frame)
     if not write:
-        return UpscaleRun(settings, [image for image, _ in frames])
-    writer = ResultWriter(outdir, "upscale", source.path, settings.to_dict())
+        return UpscaleRun(settings, [image for image, _ in iter_upscaled(source, upscaler, settings, on_frame)])
+    if resume is None:
+        writer = ResultWriter.create(outdir, "upscale", source.path, settings.to_dict())
+    done = finished_frames(writer.run_dir)  # a frame cut off mid-write is made again
+    writer.paths = [frame_path(writer.run_dir)(n) for n in range(done)]
     images = []
-    for image, parameters in frames:
+    for image, parameters in iter_upscaled(source, upscaler, settings, on_frame, done):
         writer.save(image, parameters)
         images.append(image)
     video = None

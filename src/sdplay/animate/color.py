@@ -185,12 +185,26 @@ def adjust_contrast(image: torch.Tensor, contrast: float) -> torch.Tensor:
     return image if contrast == 1 else (image * contrast).clamp_(0, 1)
 
 
+OPENCV_SMALL_KERNELS = {  # OpenCV's getGaussianKernel for these sizes when sigma is 0 or less, in 256ths
+    3: (64, 128, 64),
+    5: (16, 64, 96, 64, 16),
+    7: (8, 28, 56, 72, 56, 28, 8),
+    9: (4, 13, 30, 51, 60, 51, 30, 13, 4),
+}
+
+
 def gaussian_blur(image: torch.Tensor, kernel: int, sigma: float) -> torch.Tensor:
-    """A separable Gaussian blur with an odd kernel size (even sizes are raised by one)."""
+    """A separable Gaussian blur with an odd kernel size (even sizes are raised by one); a sigma of 0 or
+    less is OpenCV's (and so Deforum's) default for the kernel size: its fixed kernels up to 9 taps, else
+    sigma = 0.3 * ((kernel - 1) / 2 - 1) + 0.8."""
     kernel += 1 - kernel % 2
-    x = torch.arange(kernel, device=image.device, dtype=image.dtype) - kernel // 2
-    weights = torch.exp(-(x**2) / (2 * max(sigma, 1e-6) ** 2))
-    weights = weights / weights.sum()
+    if sigma <= 0 and kernel in OPENCV_SMALL_KERNELS:
+        weights = torch.tensor(OPENCV_SMALL_KERNELS[kernel], device=image.device, dtype=image.dtype) / 256
+    else:
+        sigma = sigma if sigma > 0 else 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+        x = torch.arange(kernel, device=image.device, dtype=image.dtype) - kernel // 2
+        weights = torch.exp(-(x**2) / (2 * sigma**2))
+        weights = weights / weights.sum()
     channels = image.shape[1]
     pad = kernel // 2
     out = F.pad(image, (pad, pad, 0, 0), mode="replicate")

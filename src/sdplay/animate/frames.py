@@ -2,7 +2,8 @@
 
 With `diffusion_cadence` N only frames 0, N, 2N, ... are diffused in 2D/3D; as in Deforum, frames
 K..K+N-1 blend the diffused frame before K and K itself, both warped forward, so K shows fully at
-K+N-1 (each diffused picture is kept in the `keys` folder for resuming). Video Input, None and
+K+N-1 (each diffused picture is kept in the `keys` folder for resuming); with optical-flow cadence the
+two are moved along the flow between them before the blend (Renderer.cadence_blend). Video Input, None and
 Interpolation frames do not depend on each other and are diffused in batches.
 """
 
@@ -81,8 +82,8 @@ def motion_frames(
             if older is None or weight >= 1:
                 image, extra = newer[0], {"Cadence": f"frame {key.index} warped forward"}
             else:
-                image = older[0] * (1 - weight) + newer[0] * weight
-                extra = {"Cadence": f"{weight:.3f} of frame {key.index} over the frame diffused before it"}
+                image, extra = r.cadence_blend(older[0], newer[0], weight, key.index, frame)
+                extra = {"Cadence": f"{weight:.3f} of frame {key.index} over the frame diffused before it", **extra}
             if frame == key.index:
                 yield replace(key, image=quantise(image), key_image=key.image if n > 1 else None)
             else:
@@ -91,11 +92,12 @@ def motion_frames(
             return
         anchor = video_reference(r, video or [], following, anchor)
         keep = r.value("strength_schedule", following)
-        request = FrameRequest.keeping(following, r.prepare(r.warp(*newer, following)[0], following), keep)
-        new, diffused = r.redraw(request)
+        warped = r.warp(*newer, following)[0]
+        request = FrameRequest.keeping(following, r.prepare(warped, following), keep)
+        new, diffused, extra = r.redraw_key(request, warped)
         new = quantise(r.coherence.after(new, following, keep))
         depth, depth_map = r.depth_of(new)
-        extra = request.parameters() if diffused else {"Kept": "previous frame, warped"}
+        extra = extra if diffused else {"Kept": "previous frame, warped"}
         key, older = Frame(following, new, r.parameters(following, extra), True, depth_map), newer
 
 

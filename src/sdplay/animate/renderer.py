@@ -8,13 +8,16 @@ from the files on disk continues bit for bit like an uninterrupted one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from .. import flow
+from ..controlnet import controlled, load_controlnets
+from ..depth import DepthEstimator
 from ..devices import depth_dtype
 from ..errors import out_of_memory_as_user_error
 from ..images import use_scheduler
@@ -22,7 +25,7 @@ from ..models import Model
 from ..output import format_parameters
 from ..weighting import encode_weighted
 from .color import ColorCoherence, adjust_contrast, unsharp_mask
-from .depth import DepthEstimator
+from .control import FrameControls
 from .noise import add_noise, scaled_start_noise
 from .settings import AnimationSettings, frame_seed
 from .warp import Motion2D, Motion3D, warp_2d, warp_3d
@@ -59,6 +62,7 @@ class FrameRequest:
     image: torch.Tensor | None = None
     strength: float = 1.0
     embeds: dict[str, torch.Tensor] | None = None  # instead of the frame's own prompt (Interpolation)
+    seed: int | None = None  # instead of the frame's own seed (a redo's throwaway generation)
 
     @classmethod
     def keeping(cls, frame: int, image: torch.Tensor, keep: float) -> FrameRequest:
@@ -80,6 +84,15 @@ def from_pil(image: Image.Image, device: torch.device) -> torch.Tensor:
     return pixels.to(device).float() / 255
 
 
+def to_array(image: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) frame as an HxWx3 float32 array in [0, 1], for OpenCV."""
+    return np.ascontiguousarray(image[0].permute(1, 2, 0).float().cpu().numpy())
+
+
+def from_array(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].to(device)
+
+
 def quantise(image: torch.Tensor) -> torch.Tensor:
     """Round to the 8-bit values the PNG will hold, so what is reused equals what is on disk."""
     return (image.clamp(0, 1) * 255).round() / 255
@@ -92,20 +105,36 @@ def fit(image: Image.Image, width: int, height: int) -> Image.Image:
 class Renderer:
     """Everything per frame: prompts (encoded once each), seeds, motion, preparation, diffusion."""
 
-    def __init__(self, settings: AnimationSettings, model: Model, local_only: bool = False) -> None:
+    def __init__(
+        self,
+        settings: AnimationSettings,
+        model: Model,
+        local_only: bool = False,
+        token: str | None = None,
+        control_pictures: dict[int, list[Image.Image]] | None = None,
+    ) -> None:
+        """`control_pictures`: the pictures of the ControlNet units that read a file (read_unit_pictures)."""
         self.settings, self.model = settings, model
         self.steps_reporter: StepReporter | None = None  # set by the engine's run for progress, previews, cancel
         self.device = model.device
         self.series = settings.series
         self.prompts = settings.frame_prompts()
-        self.txt2img = model.pipeline("txt2img")
-        self.img2img = model.pipeline("img2img")
-        self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
-        use_scheduler(self.img2img, model, settings.sampler)
         wants_depth = (settings.animation_mode == "3D" and settings.use_depth_warping) or settings.save_depth_maps
         depth_spec = settings.depth_model if wants_depth else "none"
         dtype = depth_dtype(settings.dtype, self.device, model.dtype)
         self.depth_model = DepthEstimator(depth_spec, self.device, local_only, dtype, settings.compile)
+        self.control: FrameControls | None = None
+        if settings.controlnet_units():
+            maps_depth = (
+                self.depth_model if wants_depth else DepthEstimator(settings.depth_model, self.device, local_only)
+            )
+            self.control = FrameControls(settings, control_pictures or {}, maps_depth)
+            nets = load_controlnets(model, self.control.models, token, local_only)
+            self.txt2img, self.img2img = controlled(model, "txt2img", nets), controlled(model, "img2img", nets)
+        else:
+            self.txt2img, self.img2img = model.pipeline("txt2img"), model.pipeline("img2img")
+        self.sampler = use_scheduler(self.txt2img, model, settings.sampler)
+        use_scheduler(self.img2img, model, settings.sampler)
         self.keys = {frame: order for order, frame in enumerate(key_frames(settings))}  # frame -> diffused before it
         self.coherence = ColorCoherence(settings.color_coherence, settings.legacy_colormatch)
         self._encoded: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -160,6 +189,7 @@ class Renderer:
             "Size": f"{s.W}x{s.H}",
             "Model": s.model,
             **extra,
+            **({"ControlNet": self.control.describe(frame)} if self.control else {}),
             "Frame": frame,
             "Mode": f"animate {s.animation_mode}",
         }
@@ -234,6 +264,54 @@ class Renderer:
         """img2img of one frame; (result, whether it diffused)."""
         return self.diffuse_all([request])[0]
 
+    def redraw_key(self, request: FrameRequest, previous: torch.Tensor) -> tuple[torch.Tensor, bool, dict[str, Any]]:
+        """img2img of a 2D/3D frame after frame 0, after Deforum's redo passes: (result, whether it diffused,
+        what its PNG records).
+
+        Where the frame keeps some of `previous` (the frame before, warped to this one) and has steps to
+        run: with `optical_flow_redo_generation`, a throwaway generation is made, moved along the flow from
+        `previous` to it (times `redo_flow_factor_schedule`) and becomes the input; then `diffusion_redo`
+        throwaway generations each start from the one before. The frame's own generation starts from what
+        they leave. Deforum draws their seeds at random; here they follow from the frame's seed, so runs repeat.
+        """
+        s, frame = self.settings, request.frame
+        extra: dict[str, Any] = {}
+        if self.diffuses(request) and request.strength < 1:
+            method = s.optical_flow_redo_generation
+            if method != "None":
+                draft = to_array(self.diffuse([replace(request, seed=self.redo_seed(frame, 0))])[0])
+                along = flow.measure(to_array(previous), draft, method)
+                moved = flow.push(draft, along, self.value("redo_flow_factor_schedule", frame))
+                request = replace(request, image=quantise(from_array(moved, self.device)))
+                extra["Optical flow redo"] = method
+            for n in range(1, s.diffusion_redo + 1):
+                request = replace(request, image=self.diffuse([replace(request, seed=self.redo_seed(frame, n))])[0])
+            if s.diffusion_redo:
+                extra["Diffusion redo"] = s.diffusion_redo
+        image, diffused = self.redraw(request)
+        return image, diffused, {**request.parameters(), **extra}
+
+    def redo_seed(self, frame: int, n: int) -> int:
+        """The seed of a frame's n-th throwaway generation (0: the optical-flow redo's)."""
+        return int(np.random.SeedSequence([self.seed(frame), frame, n]).generate_state(1)[0])
+
+    def cadence_blend(
+        self, older: torch.Tensor, newer: torch.Tensor, weight: float, key: int, frame: int
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """An in-between frame: `weight` of key `key` over the key before it, both warped to `frame`
+        (and what its PNG records of the flow).
+
+        With `optical_flow_cadence` (and a key that keeps some of the frame before it, as in Deforum), both
+        keys are first moved along the optical flow between them to where the content stands at `weight`,
+        times `cadence_flow_factor_schedule`, so moving shapes slide instead of fading through each other.
+        """
+        method = self.settings.optical_flow_cadence
+        if method == "None" or self.value("strength_schedule", key) <= 0:
+            return older * (1 - weight) + newer * weight, {}
+        factor = self.value("cadence_flow_factor_schedule", frame)
+        blended = flow.between(to_array(older), to_array(newer), [weight], method, factor)[0]
+        return from_array(blended, self.device), {"Optical flow cadence": method}
+
     def diffuses(self, request: FrameRequest) -> bool:
         """False where img2img would keep so much that not one step is left: Deforum keeps the picture."""
         return request.image is None or int(self.steps(request.frame) * request.strength) >= 1
@@ -249,14 +327,17 @@ class Renderer:
         the length of the prompt's encoding (a long or BREAK prompt spans several encoder windows)."""
         names = ("cfg_scale_schedule", "strength_schedule")
         tokens = self.encoded(frame)["prompt_embeds"].shape[1]
-        return (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame), tokens)
+        control = self.control.values(frame, self.settings.animation_mode == "Video Input") if self.control else ()
+        shape = (self.steps(frame), *(self.value(name, frame) for name in names), self.noise_multiplier(frame), tokens)
+        return shape + control
 
     def diffuse(self, jobs: list[FrameRequest]) -> list[torch.Tensor]:
         """One pipeline call for frames of the same call shape and kind; each keeps its own prompt
         and seed (a generator per frame draws exactly the noise a call of its own would)."""
         first, frames = jobs[0], [job.frame for job in jobs]
         encoded = [job.embeds if job.embeds is not None else self.encoded(job.frame) for job in jobs]
-        generators = [torch.Generator("cpu").manual_seed(self.seed(frame)) for frame in frames]
+        seeds = [self.seed(job.frame) if job.seed is None else job.seed for job in jobs]
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
         kwargs: dict[str, Any] = {
             **{name: torch.cat([e[name] for e in encoded]) for name, value in encoded[0].items() if value is not None},
             "num_inference_steps": self.steps(first.frame),
@@ -266,6 +347,10 @@ class Renderer:
         }
         if self.steps_reporter is not None:
             kwargs["callback_on_step_end"] = self.steps_reporter.callback(frames)
+        if self.control is not None:
+            redrawn = first.image is not None and self.control.loops_back
+            sources = [to_pil(job.image) if redrawn else None for job in jobs]  # type: ignore[arg-type]
+            kwargs.update(self.control.kwargs(frames, sources, txt2img=first.image is None))
         if first.image is None:
             kwargs.update(width=self.settings.W, height=self.settings.H)
             return list(self.call_pipeline(self.txt2img, kwargs).split(1))

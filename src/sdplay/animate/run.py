@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
+from ..downloads import is_url, local_file
 from ..engine.modes import Split, VideoSpec
 from ..errors import SdplayError
+from ..flow import import_cv2
 from ..images import load_image
 from ..output import Picture
+from .control import read_unit_pictures
 from .frames import frames_from
 from .renderer import KEYS_FOLDER, Frame, Renderer, to_pil
 from .settings import AnimationSettings
@@ -37,23 +40,33 @@ class AnimationInputs:
     init: Image.Image | None = None
     video: list[Image.Image] = field(default_factory=list)
     color_image: Image.Image | None = None  # the reference of color_coherence: Image
+    controls: dict[int, list[Image.Image]] = field(default_factory=dict)  # ControlNet unit -> its pictures
 
 
 def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
-    init = load_image(settings.init_image, "init_image") if settings.use_init else None
+    """The init picture, video frames and colour picture the settings name (http(s) URLs downloaded)."""
+    for key in ("optical_flow_cadence", "optical_flow_redo_generation"):
+        if getattr(settings, key) != "None":
+            import_cv2(key)  # before any model loads
+    init = _picture(settings.init_image, "init_image") if settings.use_init else None
     video: list[Image.Image] = []
     if settings.animation_mode == "Video Input" or settings.color_coherence == "Video Input":
         from ..video import read_video_frames
 
         end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
-        path = settings.video_init_path
+        path = local_file(settings.video_init_path, "video_init_path")
         video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
         if not video:
-            raise SdplayError(f"video_init_path: no frames in {path} for the extract_* range")
+            raise SdplayError(f"video_init_path: no frames in {settings.video_init_path} for the extract_* range")
     color_image = None
     if settings.color_coherence == "Image":
-        color_image = load_image(settings.color_coherence_image_path, "color_coherence_image_path")
-    return AnimationInputs(init, video, color_image)
+        color_image = _picture(settings.color_coherence_image_path, "color_coherence_image_path")
+    return AnimationInputs(init, video, color_image, read_unit_pictures(settings))
+
+
+def _picture(location: str | None, key: str) -> Image.Image:
+    what = f"{key} {location}" if is_url(location or "") else key
+    return load_image(local_file(location or "", key), what)
 
 
 def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
@@ -106,7 +119,8 @@ class AnimationPlan:
         self.settings, self.renderer, self.inputs = settings, renderer, inputs
         self.total = settings.max_frames
         self.title = settings.frame_prompts()[0][0] or "animation"
-        self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps)
+        interpolated = settings.interpolate, settings.interpolate_timing, settings.interpolate_model
+        self.video = VideoSpec(VIDEO_NAME, (video_format,), settings.fps, None, *interpolated)
         self.split = split_of(settings)
 
     def pictures(self, start: int, folder: RunFolder | None, steps: StepReporter) -> Iterator[Picture]:
@@ -122,7 +136,8 @@ class AnimationMode:
 
     def plan(self, settings: AnimationSettings, model: Model, inputs: AnimationInputs, job: Job) -> AnimationPlan:
         resolved = resolve(settings, model, inputs)
-        renderer = Renderer(resolved, model, job.local_only)  # before the folder: a missing depth model leaves none
+        # before the folder: a missing depth model or ControlNet leaves none
+        renderer = Renderer(resolved, model, job.local_only, job.token, inputs.controls)
         return AnimationPlan(resolved, renderer, inputs, job.video_format)
 
 

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, create_model, model_validator
 
+from ..controlnet_names import CONTROLNET_UNITS, check_unit
+from ..depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from ..errors import SdplayError
+from ..flow import flow_method
 from ..settings import (
     MAX_FRAMES,
     MAX_SIDE,
@@ -29,20 +32,23 @@ from ..settings import (
     Fraction,
     FramesPerSecond,
     Guidance,
+    Interpolation,
     ModelSettings,
     PathText,
     Pixels,
     SamplerName,
     Steps,
+    Timing,
+    check_interpolator_file,
     check_pixels,
+    interpolate_fields,
     read_config,
     round_size,
     short_repr,
     size_multiple,
 )
-from .depth_names import DEFAULT_DEPTH_MODEL, depth_model_for
 from .schedule import keyed_values, prompt_maths, schedule_values, string_keyframes
-from .unsupported import report_ignored
+from .unsupported import report_ignored, turned_on
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -62,11 +68,22 @@ RENAMED = {  # older Deforum spellings -> the names used here
     "animation_prompts_negative": "negative_prompts",
 }
 MAX_SEED = 2**32 - 1
+INTERPOLATE = interpolate_fields()
 FEW_STEPS = 8  # a model whose default is this many steps or fewer is a few-step model (LCM, turbo)
 MAX_RAISED_STEPS = 50
 MAX_CADENCE = 50  # as Deforum allows; long cadences drift, but a Deforum file with one must load
 MAX_OCTAVES = 10  # each Perlin octave is twice as fine as the last: ten give 512x the base cells
+CLAMPED: set[tuple[str, bytes]] = set()  # schedules already reported as clamped
+MAX_REDO = 50  # throwaway generations before each frame's own: each costs a whole img2img
 Count = Annotated[int, Field(ge=1, le=MAX_FRAMES)]  # a number of frames, 1 or more
+
+
+def _flow_or_none(name: str, info: ValidationInfo) -> str:
+    """An optical flow's name in any case, "None" for off; RAFT becomes DIS Fine with a warning."""
+    return "None" if name.strip().lower() in ("", "none") else flow_method(name, info.field_name or "optical flow")
+
+
+FlowChoice = Annotated[str, AfterValidator(_flow_or_none)]
 
 
 def _schedule(default: str | None, description: str) -> Any:
@@ -88,10 +105,64 @@ class ScheduleSeries:
         return self._values[name]
 
 
-class AnimationSettings(ModelSettings):
+def _controlnet_unit_fields() -> dict[str, Any]:
+    """Deforum's five ControlNet units, `cn_1_*` ... `cn_5_*`, declared once for all of them. Of the
+    extension's other unit keys, sdplay reads videos directly (`overwrite_frames`) and sizes control
+    maps to the frame (`processor_res`, `pixel_perfect`): they are ignored, as unknown keys are."""
+    fields: dict[str, Any] = {}
+    for i in CONTROLNET_UNITS:
+        fields.update(
+            {
+                f"cn_{i}_enabled": (bool, Field(False, description=f"ControlNet {i}: on.")),
+                f"cn_{i}_module": (
+                    str,
+                    Field("none", description=f"ControlNet {i}: preprocessor: canny, depth (depth_midas, ...), none."),
+                ),
+                f"cn_{i}_model": (
+                    str,
+                    Field(
+                        "None",
+                        description=f"ControlNet {i}: model, a folder, .safetensors file, hub id or web-UI name.",
+                    ),
+                ),
+                f"cn_{i}_weight": (str, _schedule("0:(1)", f"ControlNet {i}: weight, 0..2.")),
+                f"cn_{i}_guidance_start": (str, _schedule("0:(0.0)", f"ControlNet {i}: from this fraction of steps.")),
+                f"cn_{i}_guidance_end": (str, _schedule("0:(1.0)", f"ControlNet {i}: until this fraction of steps.")),
+                f"cn_{i}_vid_path": (
+                    PathText,
+                    Field("", description=f"ControlNet {i}: video (frame by frame) or picture (every frame)."),
+                ),
+                f"cn_{i}_loopback_mode": (
+                    bool,
+                    Field(False, description=f"ControlNet {i}: control by the picture each frame is redrawn from."),
+                ),
+                f"cn_{i}_threshold_a": (
+                    Annotated[float, Field(ge=0, le=1024)] | None,
+                    Field(None, description=f"ControlNet {i}: canny's low threshold (default 100)."),
+                ),
+                f"cn_{i}_threshold_b": (
+                    Annotated[float, Field(ge=0, le=1024)] | None,
+                    Field(None, description=f"ControlNet {i}: canny's high threshold (default 200)."),
+                ),
+                f"cn_{i}_resize_mode": (
+                    Literal["Inner Fit (Scale to Fit)", "Outer Fit (Shrink to Fit)", "Just Resize"],
+                    Field(
+                        "Inner Fit (Scale to Fit)", description=f"ControlNet {i}: crop, pad or stretch to the frame."
+                    ),
+                ),
+            }
+        )
+    return fields
+
+
+ControlNetUnits = create_model("ControlNetUnits", __base__=ModelSettings, **_controlnet_unit_fields())
+
+
+class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
     """Everything one animation needs; `to_dict()` of a resolved one re-runs it exactly.
 
-    The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings.
+    The model fields (model, device, dtype, lora, compile, ...) come from ModelSettings, Deforum's
+    ControlNet units (`cn_1_*` ... `cn_5_*`) from ControlNetUnits.
     """
 
     W: Pixels | None = Field(None, description="Width in pixels (default: the model's).")
@@ -124,7 +195,7 @@ class AnimationSettings(ModelSettings):
     transform_center_x: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the width.")
     transform_center_y: str = _schedule("0: (0.5)", "2D: centre of rotation and zoom, 0..1 of the height.")
     noise_schedule: str = _schedule("0: (0.02)", "noise added to each frame before it is diffused.")
-    strength_schedule: str = _schedule("0: (0.65)", "the share of the previous frame that is kept, 0..1.")
+    strength_schedule: str = _schedule("0: (0.65)", "the share of the previous frame that is kept, clamped to 0..1.")
     contrast_schedule: str = _schedule("0: (1.0)", "contrast of each frame before it is diffused.")
     cfg_scale_schedule: str | None = _schedule(None, "guidance scale of each frame (default: scale).")
     enable_steps_scheduling: bool = Field(False, description="Use steps_schedule instead of steps.")
@@ -151,6 +222,17 @@ class AnimationSettings(ModelSettings):
     legacy_colormatch: bool = Field(False, description="Match only img2img's input, not each generated frame.")
     diffusion_cadence: Annotated[int, Field(ge=1, le=MAX_CADENCE)] = Field(
         1, description="Diffuse every Nth frame; warp and cross-fade the frames between."
+    )
+    optical_flow_cadence: FlowChoice = Field(
+        "None", description="Cadence: move in-between frames' two keys along their optical flow (DIS Medium, ...)."
+    )
+    cadence_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow cadence: factor on the flow.")
+    optical_flow_redo_generation: FlowChoice = Field(
+        "None", description="Generate once more first and start from that draft moved along its flow (2D/3D)."
+    )
+    redo_flow_factor_schedule: str = _schedule("0: (1)", "optical-flow redo: factor on the flow.")
+    diffusion_redo: Annotated[int, Field(ge=0, le=MAX_REDO)] = Field(
+        0, description="Throwaway img2img passes before each 2D/3D frame's own, each from the last one's result."
     )
     batch_size: BatchSize | None = Field(
         None, description="Frames per denoising call where frames are independent (default: by device)."
@@ -180,6 +262,9 @@ class AnimationSettings(ModelSettings):
         4, description="Interpolation with interpolate_key_frames off: frames between two key prompts (Colab)."
     )
     fps: FramesPerSecond = Field(15.0, description="Frames per second of the video.")
+    interpolate: Interpolation = INTERPOLATE[0]
+    interpolate_timing: Timing = INTERPOLATE[1]
+    interpolate_model: PathText | None = INTERPOLATE[2]
     prompts: dict[str, str] = Field(
         default_factory=lambda: {"0": ""},
         description="Prompts by frame (`max_f/2` works); `--neg` starts a negative.",
@@ -211,6 +296,9 @@ class AnimationSettings(ModelSettings):
     def _consistent(self) -> AnimationSettings:
         """Reject what no run could use, naming the key; schedules are parsed here, once, to fail early."""
         check_pixels(self.W, self.H, ("W", "H"))
+        check_interpolator_file("interpolate_model", self.interpolate_model)
+        if self.interpolate > 1 and self.max_frames < 2 and self.animation_mode != "Video Input":
+            raise ValueError("interpolate: needs at least two frames to put new ones between; max_frames is 1")
         if self.use_init and not self.init_image:
             raise ValueError("init_image: use_init is on but no init_image is given")
         if self.animation_mode == "Video Input" and not self.video_init_path:
@@ -225,6 +313,8 @@ class AnimationSettings(ModelSettings):
                 f"perlin_w, perlin_h, perlin_octaves: the finest octave would have {finest} cells across; "
                 f"at most {MAX_SIDE}"
             )
+        for unit in self.controlnet_units():
+            check_unit(unit, getattr(self, f"cn_{unit}_module"), getattr(self, f"cn_{unit}_model"))
         self.series  # noqa: B018 - parsed here, once, to fail early
         self.frame_prompts()
         return self
@@ -239,19 +329,30 @@ class AnimationSettings(ModelSettings):
             out[name] = schedule_values(7.5 if spec is None else spec, self.max_frames, max(self.seed, 0), name)
         for name in ("steps_schedule", "kernel_schedule", "seed_schedule"):
             out[name] = np.trunc(out[name])  # Deforum's int()
-        _check_range(out, "strength_schedule", 0.0, 1.0)
-        _check_range(out, "noise_schedule", 0.0, math.inf)
-        _check_range(out, "contrast_schedule", 0.0, math.inf)
-        _check_range(out, "cfg_scale_schedule", 0.0, math.inf)
-        _check_range(out, "steps_schedule", 1.0, math.inf)
-        _check_range(out, "kernel_schedule", 1.0, math.inf)
-        _check_range(out, "sigma_schedule", 0.0, math.inf)
-        _check_range(out, "zoom", 1e-6, math.inf)
+        _clamp(out, "strength_schedule", 0.0, 1.0)  # as Deforum; noise, contrast, sigma and zoom below 0 work as
+        _check_range(out, "cfg_scale_schedule", 0.0, math.inf)  # there (extrapolated blend, black, OpenCV's sigma
+        _check_range(out, "steps_schedule", 1.0, math.inf)  # from the kernel, a half turn); what no run can use
+        _check_range(out, "kernel_schedule", 1.0, math.inf)  # stays an error
+        _check_nonzero(out, "zoom")
         _check_range(out, "aspect_ratio_schedule", 1e-3, math.inf)
-        _check_range(out, "noise_multiplier_schedule", 0.0, math.inf)
         _check_range(out, "fov_schedule", 1.0, 179.0)
         _check_range(out, "perspective_flip_fv", 1.0, 179.0)
+        for unit in CONTROLNET_UNITS:
+            _check_range(out, f"cn_{unit}_weight", 0.0, 2.0)
+            _check_range(out, f"cn_{unit}_guidance_start", 0.0, 1.0)
+            _check_range(out, f"cn_{unit}_guidance_end", 0.0, 1.0)
+            start, end = out[f"cn_{unit}_guidance_start"], out[f"cn_{unit}_guidance_end"]
+            if (start >= end).any():
+                frame = int(np.flatnonzero(start >= end)[0])
+                raise SdplayError(
+                    f"cn_{unit}_guidance_start must stay below cn_{unit}_guidance_end; frame {frame} gives "
+                    f"{start[frame]:g} and {end[frame]:g}"
+                )
         return ScheduleSeries(out)
+
+    def controlnet_units(self) -> list[int]:
+        """The numbers of the ControlNet units turned on."""
+        return [unit for unit in CONTROLNET_UNITS if getattr(self, f"cn_{unit}_enabled")]
 
     def frame_prompts(self) -> list[tuple[str, str]]:
         """(prompt, negative) of every frame; backtick maths evaluated at the frame, `--neg` splits a prompt,
@@ -310,15 +411,49 @@ class AnimationSettings(ModelSettings):
         ignored = []
         # the Colab notebook keeps a list `prompts` for still images beside the animation's dict
         still_list = isinstance(data.get("prompts"), list) and "animation_prompts" in data
+        interpolation = _deforum_interpolation(data)
         for key, value in data.items():
             name = RENAMED.get(key, key)
             superseded = (key == "prompts" and still_list) or (name != key and name in data and not still_list)
+            if interpolation and key in DEFORUM_INTERPOLATION:
+                continue  # read as interpolate and interpolate_timing
             if name not in known or superseded:  # unknown, or superseded by another spelling
                 ignored.append(str(key))
             else:
                 values[name] = value
         report_ignored(source, data, sorted(ignored))
-        return cls(**values)
+        return cls(**{**interpolation, **values})
+
+
+DEFORUM_INTERPOLATION = (
+    "frame_interpolation_engine",
+    "frame_interpolation_x_amount",
+    "frame_interpolation_slow_mo_enabled",
+    "frame_interpolation_slow_mo_amount",
+)
+
+
+def _deforum_interpolation(data: dict[str, Any]) -> dict[str, Any]:
+    """Deforum's frame interpolation keys -> interpolate and interpolate_timing, where the file turns it on
+    and does not say `interpolate` itself. Deforum divides the fps by `slow_mo_amount`; sdplay's slow
+    motion keeps the fps, which is that with `slow_mo_amount` equal to `x_amount`."""
+    engine = data.get("frame_interpolation_engine")
+    if not turned_on(engine) or "interpolate" in data:
+        return {}
+    amount = data.get("frame_interpolation_x_amount", 2)
+    slow = _deforum_value(
+        "frame_interpolation_slow_mo_enabled", bool, data.get("frame_interpolation_slow_mo_enabled", False)
+    )
+    log.info("frame_interpolation_engine %s: sdplay interpolates by optical flow", engine)
+    slow_amount = data.get("frame_interpolation_slow_mo_amount", amount)
+    if slow is True and str(slow_amount) != str(amount):
+        log.warning(
+            "frame_interpolation_slow_mo_amount %s: sdplay's slow motion keeps the fps (the video lasts %s times "
+            "longer); Deforum's divides the interpolated fps by it",
+            slow_amount,
+            amount,
+        )
+    return {"interpolate": amount, "interpolate_timing": "slowmo" if slow is True else "smooth"}
 
 
 SCHEDULES = tuple(
@@ -418,6 +553,28 @@ def _prompt_table(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): text for key, text in value.items()}
     return value
+
+
+def _clamp(series: dict[str, np.ndarray], name: str, low: float, high: float) -> None:
+    """Clamp a schedule into its range as Deforum does, saying so once per schedule and process."""
+    values = series[name]
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size and (name, values.tobytes()) not in CLAMPED:
+        CLAMPED.add((name, values.tobytes()))
+        frame = int(bad[0])
+        log.warning(
+            "%s: %d frame(s) outside %g..%g (frame %d gives %g) are clamped into it, as Deforum does",
+            *(name, bad.size, low, high, frame, values[frame]),
+        )
+    series[name] = np.clip(values, low, high)
+
+
+def _check_nonzero(series: dict[str, np.ndarray], name: str) -> None:
+    values = series[name]
+    bad = np.flatnonzero(np.abs(values) < 1e-6)
+    if bad.size:
+        frame = int(bad[0])
+        raise SdplayError(f"{name} must not be 0 (it would shrink the picture to a point); frame {frame} gives 0")
 
 
 def _check_range(series: dict[str, np.ndarray], name: str, low: float, high: float) -> None:

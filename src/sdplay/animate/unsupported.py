@@ -14,12 +14,9 @@ log = logging.getLogger("sdplay")
 OFF = (None, False, 0, "", "none", "false", "0", "ignore")
 # feature -> the keys that turn it on (any value but an "off" one turns it on)
 FEATURES: dict[str, tuple[str, ...]] = {
-    "ControlNet": tuple(f"cn_{i}_enabled" for i in range(1, 6)),
+    "ControlNet masks": tuple(f"cn_{i}_mask_vid_path" for i in range(1, 6)),
     "hybrid video": ("hybrid_composite", "hybrid_motion"),
     "masks": ("use_mask", "use_mask_video", "use_noise_mask"),
-    "optical-flow cadence": ("optical_flow_cadence",),
-    "optical-flow redo": ("optical_flow_redo_generation",),
-    "diffusion redo": ("diffusion_redo",),
     "Parseq": ("parseq_manifest",),
     "guided images": ("use_looper",),
     "sampler, checkpoint, clip-skip, subseed and eta scheduling": (
@@ -30,7 +27,6 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "enable_ddim_eta_scheduling",
         "enable_ancestral_eta_scheduling",
     ),
-    "frame interpolation": ("frame_interpolation_engine",),
     "upscaling": ("r_upscale_video",),
     "a soundtrack": ("add_soundtrack",),
     "grayscale": ("color_force_grayscale",),

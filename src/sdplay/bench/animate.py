@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..animate.depth import DepthEstimator
 from ..animate.frames import frames_from
 from ..animate.renderer import FrameRequest, Renderer, from_pil, to_pil
 from ..animate.run import read_animation_inputs, resolve
 from ..animate.settings import AnimationSettings
 from ..api import model_for
+from ..depth import DepthEstimator
 from ..images import use_scheduler
 from ..settings import ModelSettings
 from ..video import write_video

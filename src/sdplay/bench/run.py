@@ -15,7 +15,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ..animate.depth import check_depth_spec
+from ..depth import check_depth_spec
 from ..devices import resolve_device
 from ..settings import ImageSettings
 from .animate import bench_animate

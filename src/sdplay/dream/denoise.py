@@ -36,15 +36,17 @@ def iter_frames(
     start: int = 0,
     previous: Image.Image | None = None,
     steps: StepReporter | None = None,
+    controls: tuple[Any, dict[str, Any]] | None = None,
 ) -> Iterator[Picture]:
-    """Yield frames `start ..` in order, each as soon as its batch is denoised."""
+    """Yield frames `start ..` in order, each as soon as its batch is denoised; `controls`: a pipeline with
+    ControlNets and its arguments, the same control maps for every frame."""
     s = plan.settings
-    pipe = model.pipeline("img2img" if s.images else "txt2img")
+    pipe, control = controls or (model.pipeline("img2img" if s.images else "txt2img"), {})
     use_dream_scheduler(pipe, model, s)
     starts = batch_starts(plan.count, s.batch_size, start)
     for first in starts:
         indices = range(first, min(first + s.batch_size, plan.count))
-        kwargs = _batch_arguments(plan, model, indices)
+        kwargs = {**_batch_arguments(plan, model, indices), **control}
         if steps is not None:
             kwargs["callback_on_step_end"] = steps.callback(indices)
         with out_of_memory_as_user_error(), torch.inference_mode():

@@ -44,9 +44,11 @@ class DreamInputs:
 
 def read_dream_inputs(settings: DreamSettings) -> DreamInputs:
     """Open the key point images and decode the audio, before the model loads."""
+    from ..controlnet import read_control_images
     from ..images import load_image
     from ..video import read_audio
 
+    read_control_images(settings)
     images = [load_image(path, "key point image (--image)") for path in settings.images]
     audio = read_audio(settings.audio, AUDIO_SAMPLE_RATE) if settings.audio else None
     return DreamInputs(images, audio)

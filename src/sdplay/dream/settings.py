@@ -14,15 +14,20 @@ from ..settings import (
     MAX_FRAMES,
     MAX_SEED,
     BatchSize,
+    ControlSettings,
     FramesPerSecond,
     Guidance,
+    Interpolation,
     ModelSettings,
     PathText,
     Pixels,
     SamplerName,
     Steps,
+    Timing,
     as_tuple,
+    check_interpolator_file,
     check_pixels,
+    interpolate_fields,
     round_size,
     short_repr,
     size_multiple,
@@ -35,6 +40,7 @@ Format = Literal["mp4", "gif", "frames"]
 FORMATS = get_args(Format)
 DEFAULT_FRAMES_PER_SEGMENT = 24
 DEFAULT_IMAGE_STRENGTH = 0.75
+INTERPOLATE = interpolate_fields()
 
 
 def parse_seeds(value: Any) -> Any:
@@ -73,7 +79,7 @@ def _parse_formats(value: Any) -> Any:
     return formats
 
 
-class DreamSettings(ModelSettings):
+class DreamSettings(ControlSettings, ModelSettings):
     """Everything a walk needs; `resolved()` fills the open values, and settings.json records them."""
 
     mode: Literal["dream"] = Field("dream", description="Always dream: a walk through the latent space.")
@@ -96,6 +102,9 @@ class DreamSettings(ModelSettings):
     fps: FramesPerSecond = Field(24.0, description="Frames per second of the video.")
     formats: tuple[Format, ...] = Field(("mp4",), description="What to write: mp4, gif and/or frames (a comma list).")
     audio: PathText | None = Field(None, description="wav/mp3/ogg: sets the length, moves on loud beats, muxed in.")
+    interpolate: Interpolation = INTERPOLATE[0]
+    interpolate_timing: Timing = INTERPOLATE[1]
+    interpolate_model: PathText | None = INTERPOLATE[2]
     prompt_interp: Literal["lerp", "slerp"] = Field("lerp", description="How text embeddings are interpolated.")
     width: Pixels | None = Field(None, description="Width in pixels (default: the model's or the first image's).")
     height: Pixels | None = Field(None, description="Height in pixels (default: the model's or the first image's).")
@@ -114,6 +123,7 @@ class DreamSettings(ModelSettings):
         if not any(p.strip() for p in self.prompts) and not self.images:
             raise ValueError('no prompt given: sdplay dream "a prompt" ["another prompt" ...] (or --image FILE)')
         check_pixels(self.width, self.height)
+        check_interpolator_file("interpolate_model", self.interpolate_model)
         self.key_point_count()
         if self.frames is not None and self.total_frames is not None:
             raise ValueError("give --frames (per key point) or --total-frames, not both")
@@ -173,4 +183,5 @@ class DreamSettings(ModelSettings):
             total_frames=frames,
             batch_size=self.batch_size or default_batch_size(model.device, width * height, self.limit),
             model=self.model or model.name,
+            depth_model=self.resolved_depth_model(),
         )

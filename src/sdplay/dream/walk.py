@@ -112,4 +112,6 @@ class WalkPlan:
             "Frame": index,
             "Walk": f"key {a} to {b} at {t:.4f}",
         }
+        if s.control:
+            details["ControlNet"] = "; ".join(s.control)
         return format_parameters(key_point_value(s.prompts, near) if s.prompts else "", s.negative, details)

@@ -32,12 +32,19 @@ MODE_NAMES = tuple(_MODES)
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """The videos a run ends with: `name.<kind>` for each kind, at `fps`, with `audio` muxed into mp4s."""
+    """The videos a run ends with: `name.<kind>` for each kind, at `fps`, with `audio` muxed into mp4s.
+
+    With `interpolate` N > 1 the frames are also interpolated N times into `interpolated/` and encoded as
+    `name-xN.<kind>`: at N times the fps (`smooth`), or at the same fps, N times as long (`slowmo`, silent).
+    """
 
     name: str
     kinds: tuple[str, ...]
     fps: float
     audio: str | None = None
+    interpolate: int = 1
+    timing: str = "smooth"
+    interpolate_model: str | None = None  # RIFE's weights; None: optical flow
 
 
 @dataclass(frozen=True)

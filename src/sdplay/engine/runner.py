@@ -23,6 +23,7 @@ from .events import Cancelled, Event, Failed, FileWritten, Finished, Listener, P
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
+from .videos import check_videos, finish_videos
 
 log = logging.getLogger("sdplay")
 
@@ -122,6 +123,7 @@ class _RunState:
         model = load_model(settings.model, settings.load_options(job.token, job.local_only))
         cancel.check()
         plan = mode.plan(settings, model, inputs, job)
+        check_videos(plan.video)
         result = self.result
         result.settings, result.outline = plan.settings, Outline(plan.total, plan.title, plan.video, plan.split)
         start, stop = job.frames or (0, plan.total)
@@ -146,7 +148,7 @@ class _RunState:
         self._make(plan, folder, start, stop, steps, cancel, known)
         if isinstance(folder, RunFolder) and job.frames is None:
             self.result.paths = folder.frame_paths(plan.total)
-            if plan.video is not None:
+            if plan.video is not None and job.videos:
                 self._videos(plan, folder, cancel)
         self.emit(Finished(job.id, self.result))
         return self.result
@@ -219,10 +221,7 @@ class _RunState:
         self.done = max(self.done, picture.index + 1)
 
     def _videos(self, plan: Plan, folder: RunFolder, cancel: CancelToken) -> None:
-        video = plan.video
-        assert video is not None
-        for kind in video.kinds:
-            cancel.check()
-            path = folder.video(video.name, kind, plan.total, video.fps, video.audio)
+        assert plan.video is not None
+        for path in finish_videos(folder, plan.video, plan.total, cancel.check):
             self.result.videos.append(path)
             self.emit(FileWritten(self.job.id, path, "video"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..downloads import is_url
 from ..engine.modes import MODE_NAMES, settings_class
 from ..errors import SdplayError
 from ..settings import CONTROL_KEY, FILE_KEYS, read_config
@@ -192,8 +193,8 @@ def rebased(values: dict[str, Any], base: Path) -> dict[str, Any]:
     """The settings with every relative file name made a path under `base` (the batch file's folder)."""
 
     def under_base(name: Any) -> Any:
-        relative = isinstance(name, str) and name and "://" not in name and not Path(name).is_absolute()
-        return str(base / name) if relative else name  # a URL stays as given, for its own error line
+        relative = isinstance(name, str) and name and not is_url(name) and not Path(name).is_absolute()
+        return str(base / name) if relative else name  # a URL stays a URL (the engine downloads it)
 
     def control_under_base(item: Any) -> Any:
         from ..controlnet import CONTROL

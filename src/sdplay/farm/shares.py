@@ -12,6 +12,7 @@ from typing import Any
 from PIL import Image
 
 from ..engine.modes import Outline, Split
+from ..engine.videos import finish_videos
 from ..output import Picture, RunFolder
 
 
@@ -77,7 +78,7 @@ class Joiner:
         video = self.outline.video
         if video is None:
             return []
-        return [self.folder.video(video.name, kind, self.outline.total, video.fps, video.audio) for kind in video.kinds]
+        return list(finish_videos(self.folder, video, self.outline.total, lambda: None))
 
     def frames(self) -> list[Path]:
         return self.folder.frame_paths(self.outline.total)

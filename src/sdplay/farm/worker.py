@@ -114,7 +114,7 @@ class FarmWorker:
                 for name, data in order.files.items():
                     (scratch / name).parent.mkdir(parents=True, exist_ok=True)
                     (scratch / name).write_bytes(data)
-            job = Job(order.mode, None, resume=order.folder or scratch)
+            job = Job(order.mode, None, resume=order.folder or scratch, videos=False)  # the driver encodes them
         else:
             job = Job.from_dict(order.mode, order.settings, write=False, frames=order.frames, earlier=order.earlier)
         relay = Relay(order, send, scratch)

@@ -4,24 +4,31 @@ Every settings key that names a file is rewritten to a path the engine reads, an
 it lies under the output root (uploads included) after following symlinks: `..`, absolute paths
 elsewhere, backslashes, NUL and URL-encoded spellings are refused before anything is resolved.
 An absolute path inside the root is accepted, so a run's own settings.json goes back in unchanged.
-Model keys may name local paths only on a loopback server. Each refusal is one SdplayError line.
+An http(s) URL is refused (the engine would download it). Model keys may name local paths only on a
+loopback server. Each refusal is one SdplayError line.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
 
 from PIL import Image
 
+from ..controlnet_names import CONTROLNET_UNITS, controlnet_model_spec
+from ..downloads import is_url
 from ..errors import SdplayError
 from ..settings import CONTROL_KEY, FILE_KEYS
 from .config import Limits
 
+UNIT_MODELS = tuple(f"cn_{unit}_model" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
 MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
+MODEL_KEYS += ("interpolate_model",)  # RIFE weights: a local file, so on loopback only
+MODEL_KEYS += UNIT_MODELS
 MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
 
@@ -80,6 +87,8 @@ class PathPolicy:
             raise SdplayError(f"{key}: must be a file name (a string), got {type(value).__name__}")
         if value.startswith(UPLOAD_PREFIX):
             return str(self.upload(value[len(UPLOAD_PREFIX) :]))
+        if is_url(value):  # the engine would download it: a server fetches nothing a request names
+            raise SdplayError(f"{key}: this server does not download URLs; upload the file (POST /uploads)")
         return str(self.inside(value, key))
 
     def inside(self, name: str, what: str, base: Path | None = None) -> Path:
@@ -110,6 +119,9 @@ class PathPolicy:
             raise SdplayError(f"{key}: must be a model name (a string), got {type(value).__name__}")
         if value.lower() in ALIASES or value.lower() in MODEL_WORDS:
             return
+        if key in UNIT_MODELS:  # a web-UI model name stands for its hub copy
+            with suppress(ValueError):  # a name with no hub copy: the settings refuse it in their own words
+                value = controlnet_model_spec(value)
         looks_local = value.startswith((".", "/", "~")) or "\\" in value or Path(value).exists()
         if looks_local or not HUB_ID.match(value):
             raise SdplayError(
@@ -143,7 +155,7 @@ def check_limits(mode: str, settings: Any, limits: Limits) -> None:
             raise SdplayError(f"{key}: {value} is more than this server allows ({limits.max_num})")
     frames = planned_frames(mode, settings)
     if frames is not None:
-        check_frames(frames, limits)
+        check_frames((frames - 1) * getattr(settings, "interpolate", 1) + 1, limits)  # interpolated ones count too
 
 
 def check_frames(frames: int, limits: Limits) -> None:

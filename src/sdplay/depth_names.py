@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import SdplayError
+from .errors import SdplayError
 
 log = logging.getLogger("sdplay")
 

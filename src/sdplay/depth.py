@@ -1,4 +1,5 @@
-"""Per-pixel depth for the 3D warp, from a transformers depth-estimation model (Depth Anything, DPT...).
+"""Per-pixel depth from a transformers depth-estimation model (Depth Anything, DPT...): for animate's
+3D warp and for ControlNet's depth preprocessor.
 
 The model is loaded on first use only (a 2D run never loads it), on the frames' device, with a
 CPU fallback when it does not fit. Frames go in as device tensors: the model's own image
@@ -16,8 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import SdplayError, is_out_of_memory
-from ..specs import is_missing_path
+from .errors import SdplayError, is_out_of_memory
+from .specs import is_missing_path
 
 log = logging.getLogger("sdplay")
 
@@ -88,9 +89,24 @@ class DepthEstimator:
 
     def normalised(self, image: torch.Tensor) -> torch.Tensor:
         """n in [0, 1] (1 = nearest), histogram-equalised, as (1, 1, H, W) on the frame's device."""
-        height, width = image.shape[-2:]
         if self.flat:
-            return torch.ones(1, 1, height, width, device=image.device)  # all at depth 1
+            return torch.ones(1, 1, *image.shape[-2:], device=image.device)  # all at depth 1
+        return equalise(self.nearness(image))
+
+    def control_map(self, image: torch.Tensor) -> torch.Tensor:
+        """A ControlNet depth map: nearness min-max normalised to [0, 1] (white = near), not equalised,
+        as depth ControlNets were trained on MiDaS maps; flat depth is all white."""
+        if self.flat:
+            return torch.ones(1, 1, *image.shape[-2:], device=image.device)
+        nearness = self.nearness(image)
+        low, high = nearness.min(), nearness.max()
+        if not math.isfinite(float(high - low)) or float(high - low) <= 1e-8:
+            return torch.zeros_like(nearness)
+        return (nearness - low) / (high - low)
+
+    def nearness(self, image: torch.Tensor) -> torch.Tensor:
+        """The model's prediction at the frame's size, larger = nearer, as (1, 1, H, W) on the frame's device."""
+        height, width = image.shape[-2:]
         model, processor = self._load()
         model_device = next(model.parameters()).device
         pixels = _prepare(image.to(model_device, torch.float32), processor)
@@ -99,7 +115,7 @@ class DepthEstimator:
         predicted = F.interpolate(predicted.float()[:, None], (height, width), mode="bilinear", align_corners=False)
         if not nearer_is_larger(model.config):
             predicted = -predicted
-        return equalise(predicted.to(image.device))
+        return predicted.to(image.device)
 
     def depth(self, image: torch.Tensor) -> torch.Tensor:
         """Depth for the 3D warp: 2 - n (near = 1, far = 2)."""
