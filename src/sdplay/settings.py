@@ -60,6 +60,7 @@ MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
 # inputs: a server checks them against its own files, a batch file's are relative to the batch file's folder
 FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
 FILE_KEYS += tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
+URL_KEYS = FILE_KEYS[4:]  # animate's, which may name an http(s) URL: downloaded where the settings read the key
 CONTROL_KEY = "control"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
