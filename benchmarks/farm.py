@@ -1,5 +1,6 @@
 """The render farm: 16 image jobs and one long dream walk, run here and on a local Ray instance with
-1 and 2 workers, measured in the same run; JSON out.
+1 and 2 workers (sending their pictures back, and with 2 workers writing them into a shared output
+root themselves), measured in the same run; JSON out.
 
     python benchmarks/farm.py                       # mini model, 8 steps, 1 CPU thread per worker
     python benchmarks/farm.py --model path/to/diffusers-folder --device cuda --json farm.json
@@ -102,6 +103,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             timed(warm_up, root / way, lambda m, pool=pools[way]: run_on_pool(m, pool))
             cold[way] = time.perf_counter() - started  # workers started, torch imported, model loaded
         ways = {"local": run_batch, **{way: lambda m, pool=pool: run_on_pool(m, pool) for way, pool in pools.items()}}
+        ways["ray_2_workers_shared"] = lambda m: run_on_pool(m, pools["ray_2_workers"], shared=True)
         seconds: dict[str, dict[str, list[float]]] = {way: {name: [] for name in files} for way in ways}
         made: dict[str, dict[str, Manifest]] = {way: {} for way in ways}
         for _ in range(args.repeats):  # alternating, so that drifting machine load hits every way alike
@@ -113,7 +115,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             pool.close()
     finally:
         ray.shutdown()
-    same = {way: all(outputs(made[way][n]) == outputs(made["local"][n]) for n in files) for way in pools}
+    same = {
+        way: all(outputs(made[way][n]) == outputs(made["local"][n]) for n in files) for way in ways if way != "local"
+    }
     best = {way: {name: min(times) for name, times in kinds.items()} for way, kinds in seconds.items()}
 
     def ratio(a: str, b: str, minus: float = 0.0) -> dict[str, float]:
@@ -134,6 +138,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "ray_1_worker_overhead": ratio("ray_1_worker", "local", 1.0),
         "ray_2_workers_speedup_over_local": ratio("local", "ray_2_workers"),
         "ray_2_over_1_worker": ratio("ray_1_worker", "ray_2_workers"),
+        "ray_2_workers_shared_over_sent_back": ratio("ray_2_workers", "ray_2_workers_shared"),
         "cold_start_s": {way: round(t, 3) for way, t in cold.items()},
         "outputs_identical_to_local": same,
         "machine": machine(),

@@ -12,7 +12,7 @@ from PIL import Image
 
 from sdplay.dream import DreamSettings
 from sdplay.engine import CancelToken, Job, run
-from sdplay.engine.events import Cancelled, Event, FileWritten, Finished, Preview, Progress, Started
+from sdplay.engine.events import Cancelled, Event, FileWritten, Finished, PictureMade, Preview, Progress, Started
 from sdplay.errors import SdplayError
 from sdplay.settings import ImageSettings
 from sdplay.video import video_info
@@ -181,3 +181,20 @@ def test_resume_refuses_a_folder_of_another_mode(tiny_model, tmp_path) -> None:
     done = run(Job("dream", dream_settings(tiny_model, total_frames=2), outdir=tmp_path))
     with pytest.raises(SdplayError, match="that is a dream run, not animate"):
         run(Job("animate", None, resume=done.run_dir))
+
+
+def test_without_videos_a_run_writes_its_frames_only_and_memory_runs_tell_each_picture(tiny_model, tmp_path) -> None:
+    settings = dream_settings(tiny_model, total_frames=3)
+    frames_only = run(Job("dream", settings, outdir=tmp_path, videos=False))
+    assert len(frames_only.paths) == 3 and frames_only.videos == []
+    assert sorted(p.name for p in frames_only.run_dir.iterdir()) == [
+        "0000.png",
+        "0001.png",
+        "0002.png",
+        "settings.json",
+    ]
+    events: list[Event] = []
+    in_memory = run(Job("dream", settings, write=False), events.append)
+    made = [e for e in events if isinstance(e, PictureMade)]
+    assert [e.index for e in made] == [0, 1, 2] and [e.image for e in made] == in_memory.images
+    assert np.array_equal(np.asarray(made[2].image), pixels(frames_only.paths[2])) and made[2].extras == {}

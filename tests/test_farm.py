@@ -191,3 +191,56 @@ def test_a_share_of_a_walk_is_those_frames_of_the_whole_walk(tiny_model) -> None
         assert mine.info["parameters"] == theirs.info["parameters"]
     with pytest.raises(SdplayError, match="frame range"):
         Job("dream", settings, frames=(0, 2))  # a share is made in memory, never into a folder
+
+
+def test_relative_file_names_are_relative_to_the_batch_file_not_the_cwd(tiny_model, tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    (folder / "pics").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(folder / "pics" / "red.png")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    img2img = {**image_job(tiny_model), "mode": "img2img"}
+    img2img["settings"] = {**img2img["settings"], "init": "pics/red.png", "mask": str(folder / "pics" / "red.png")}
+    sweep = {**img2img, "product": {"init": ["pics/red.png", "pics/blue.png"]}}
+    control = image_job(tiny_model)
+    control["settings"].update(control=["none:pics/red.png:0.5"], control_model="org/controlnet")
+    url = {"mode": "animate", "settings": {"animation_mode": "Video Input", "video_init_path": "https://a.b/v.mp4"}}
+    path = write_batch(folder, [img2img, sweep, control, url])
+    monkeypatch.chdir(elsewhere)  # the batch is started from another folder
+    jobs = read_batch(Path("..") / "project" / "batch.yaml").jobs
+    red, blue = str(folder / "pics" / "red.png"), str(folder / "pics" / "blue.png")
+    assert Path(jobs[0].settings["init"]).resolve() == Path(red)
+    assert jobs[0].settings["mask"] == red  # an absolute name stays as it is
+    assert [Path(job.settings["init"]).resolve() for job in jobs[1:3]] == [Path(red), Path(blue)]
+    assert jobs[1].axes == {"init": "pics/red.png"}  # the grid labels keep the names as written
+    kind, image, weight = jobs[3].settings["control"][0].split(":")
+    assert (kind, Path(image).resolve(), weight) == ("none", Path(red), "0.5")
+    assert jobs[4].settings["video_init_path"] == "https://a.b/v.mp4"  # a URL is no file name
+    manifest = open_batch(Path("..") / "project" / path.name, outdir=tmp_path / "out")
+    manifest.jobs = manifest.jobs[:1]
+    assert run_batch(manifest) and manifest.jobs[0].state == "done"  # found from elsewhere
+
+
+def test_the_batch_display_shows_each_workers_running_job_and_step(tiny_model, tmp_path) -> None:
+    from rich.console import Console
+
+    from sdplay.engine.events import Progress
+    from sdplay.farm.progress import BatchBar
+
+    path = write_batch(tmp_path, [image_job(tiny_model), dream_job(tiny_model)])
+    first, second = open_batch(path, outdir=tmp_path / "out").jobs
+    bar = BatchBar(Console(file=open(os.devnull, "w")), enabled=False)  # noqa: SIM115 - the console's stream
+    bar.job_started(first, 0, 2)
+    bar(Progress("id", 1, 2, 0, 1, None))  # here: the running job's own events
+    assert [(t.description, t.completed, t.total) for t in bar.progress.tasks[1:]] == [("txt2img: denoising", 1, 2)]
+    bar.step(second, 1, Progress("id", 3, 8, 5, 8, None))  # on Ray: a second worker's job
+    lanes = [(t.description, t.completed, t.total) for t in bar.progress.tasks[1:]]
+    assert lanes == [("txt2img: denoising", 1, 2), ("worker 2 dream: frame 6/8", 3, 8)]
+
+
+def test_a_shared_outdir_without_ray_is_one_line(tmp_path) -> None:
+    path = write_batch(tmp_path, [{"mode": "txt2img", "settings": {"prompt": "x"}}])
+    result = CliRunner().invoke(app, ["batch", str(path), "--shared-outdir", "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --shared-outdir tells Ray workers they can write the outputs; add --ray"
+    assert not (tmp_path / "out").exists()

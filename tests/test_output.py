@@ -82,3 +82,20 @@ def test_an_interrupted_run_keeps_the_frames_finished_in_a_row(tmp_path) -> None
     (tmp_path / "settings.json").write_text("{}")
     assert finished_frames(tmp_path) == 2  # 0002.png was never written: 0003 and 0004 are made again
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0000.png", "0001.png", "settings.json"]
+
+
+def test_a_frame_made_again_is_saved_once_and_a_cut_off_one_is_replaced(tmp_path) -> None:
+    folder = RunFolder(tmp_path)
+    red, blue = Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))
+    depth = Image.new("L", (8, 8), 128)
+    first = folder.save_once(Picture(0, "red", lambda: red, lambda: {"depth": depth}))
+    assert first == tmp_path / "0000.png" and (tmp_path / "depth" / "0000.png").is_file()
+    assert folder.save_once(Picture.of(0, "blue", blue)) is None  # a whole frame stays as it is
+    assert Image.open(first).getpixel((0, 0)) == (255, 0, 0)
+    (tmp_path / "0001.png").write_bytes(first.read_bytes()[:40])  # cut off mid-write by a kill
+    assert folder.save_once(Picture.of(1, "blue", blue)) == tmp_path / "0001.png"
+    assert Image.open(tmp_path / "0001.png").getpixel((0, 0)) == (0, 0, 255)
+    folder.write_settings({"prompt": "red"})
+    copy = folder.files()  # what a farm worker gets to continue the run from
+    assert sorted(copy) == ["0000.png", "0001.png", "depth/0000.png", "settings.json"]
+    assert copy["depth/0000.png"] == (tmp_path / "depth" / "0000.png").read_bytes()

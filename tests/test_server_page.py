@@ -52,7 +52,7 @@ def field(page, elem_id: str):
 
 def status_says(page, mode: str, words: str) -> str:
     page.wait_for_function(
-        "([id, words]) => document.querySelector('#' + id).innerText.includes(words)",
+        "([id, words]) => document.querySelector('#' + id)?.innerText.includes(words)",
         arg=[f"{mode}-status", words],
         timeout=WAIT,
     )
@@ -94,7 +94,7 @@ def test_a_deforum_file_renders_three_frames(page) -> None:
     page.get_by_role("tab", name="animate").click()
     page.locator("#animate-file input[type=file]").set_input_files(str(DEFORUM_FILE))
     page.wait_for_function(  # the editor puts only its first lines on the page
-        "() => document.querySelector('#animate-editor').innerText.includes('seed_behavior')", timeout=WAIT
+        "() => document.querySelector('#animate-editor')?.innerText.includes('seed_behavior')", timeout=WAIT
     )
     field(page, "animate-max-frames").fill("3")
     page.click("#animate-generate")

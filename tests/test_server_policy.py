@@ -9,7 +9,7 @@ import pytest
 from sdplay import models
 from sdplay.errors import SdplayError
 from sdplay.server.config import ServerConfig
-from sdplay.server.policy import PathPolicy
+from sdplay.server.policy import PathPolicy, refuse_downloads
 from sdplay.server.uploads import Uploads, safe_name
 
 
@@ -40,8 +40,22 @@ def test_file_settings_become_real_paths_under_the_root(tmp_path) -> None:
     assert applied["images"] == [str(tmp_path.resolve() / "a.png"), str(tmp_path.resolve() / "b.png")]
     with pytest.raises(SdplayError, match="must be a file name"):
         policy(tmp_path).apply({"mask": 7})
-    with pytest.raises(SdplayError, match=r"^video_init_path: this server does not download URLs; upload the file"):
-        policy(tmp_path, loopback=True).apply({"video_init_path": "HTTPS://example.com/clip.mp4"})
+    with pytest.raises(SdplayError, match=r"^init: this server does not download URLs; upload the file"):
+        policy(tmp_path, loopback=True).apply({"init": "HTTPS://example.com/picture.png"})
+
+
+def test_a_url_is_refused_where_the_animation_would_read_it_and_left_alone_where_it_is_switched_off(tmp_path) -> None:
+    from sdplay.animate.settings import AnimationSettings
+
+    data = {"use_init": False, "init_image": "https://deforum.github.io/a1/I1.png", "model": "mini"}
+    applied = policy(tmp_path).apply(data)
+    assert applied["init_image"] == data["init_image"]  # as Deforum's default file has it: not used
+    refuse_downloads(AnimationSettings(**applied))
+    with pytest.raises(SdplayError, match=r"^init_image: this server does not download URLs; upload the file"):
+        refuse_downloads(AnimationSettings(**{**applied, "use_init": True}))
+    video = {"animation_mode": "Video Input", "video_init_path": "HTTPS://example.com/clip.mp4", "model": "mini"}
+    with pytest.raises(SdplayError, match=r"^video_init_path: this server does not download URLs"):
+        refuse_downloads(AnimationSettings(**policy(tmp_path, loopback=True).apply(video)))
 
 
 def test_control_images_and_models_follow_the_same_rules(tmp_path) -> None:

@@ -512,6 +512,14 @@ def batch(
     workers: Annotated[
         int | None, typer.Option("--workers", help="Ray: how many workers (default: one per GPU, else per 4 cores).")
     ] = None,
+    shared_outdir: Annotated[
+        bool,
+        typer.Option(
+            "--shared-outdir",
+            help="Ray: the output root is on a filesystem every worker sees at the same path; "
+            "workers write their frames there instead of sending them back.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or info messages.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library messages.")] = False,
 ) -> None:
@@ -526,6 +534,8 @@ def batch(
 
         if workers is not None and ray is None:
             raise SdplayError("--workers counts Ray workers; add --ray")
+        if shared_outdir and ray is None:
+            raise SdplayError("--shared-outdir tells Ray workers they can write the outputs; add --ray")
         if ray is not None:
             from .farm.cluster import import_ray
 
@@ -534,7 +544,8 @@ def batch(
         cancel = CancelToken()
         with BatchBar(err, not quiet and sys.stderr.isatty()) as bar, ctrl_c_cancels(cancel, err) as started:
             started[0] = True
-            finished = run_batch(manifest, bar, cancel, None if ray is None else ray or "local", workers)
+            address = None if ray is None else ray or "local"
+            finished = run_batch(manifest, bar, cancel, address, workers, shared_outdir)
         for job in manifest.jobs:
             print(f"{job.state:<8} {job.run_dir or '-'}" + (f"  error: {job.error}" if job.error else ""))
         print(manifest.path)

@@ -243,6 +243,22 @@ class RunFolder:
                 save_png(extra, frame_path(folder), picture.index, f"{folder_name} of frame {picture.index}")
         return path
 
+    def save_once(self, picture: Picture) -> Path | None:
+        """Frame N unless a whole one is there already (a farm share made again after its worker was
+        lost); one cut off mid-write is replaced. None when it was there."""
+        path = frame_path(self.path)(picture.index)
+        if path.exists():
+            if _opens(path):
+                return None
+            path.unlink()
+        return self.save(picture)
+
+    def files(self) -> dict[str, bytes]:
+        """The pictures and settings.json as they stand (no videos), by path inside the folder: a copy
+        to continue the run from elsewhere."""
+        found = [self.path / SETTINGS_FILE, *sorted(self.path.rglob("*.png"))]
+        return {str(path.relative_to(self.path)): path.read_bytes() for path in found}
+
     def finished(self) -> int:
         return finished_frames(self.path)
 

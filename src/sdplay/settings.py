@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from .controlnet_names import CONTROLNET_UNITS
 from .depth_names import DEFAULT_DEPTH_MODEL
 from .errors import SdplayError
 from .schedulers import canonical_sampler
@@ -55,6 +56,12 @@ MAX_FRAMES = 100_000  # frames of one video: 70 minutes at 24 fps, more than a d
 MAX_FPS = 240.0  # more frames a second than screens show
 MAX_GUIDANCE = 100.0  # guidance above ~30 only burns the picture; 100 leaves room for odd models
 MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
+# the settings that name a file to read (pictures, masks, videos, audio) and ControlNet's TYPE:IMAGE[:WEIGHT]
+# inputs: a server checks them against its own files, a batch file's are relative to the batch file's folder
+FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
+FILE_KEYS += tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
+URL_KEYS = FILE_KEYS[4:]  # animate's, which may name an http(s) URL: downloaded where the settings read the key
+CONTROL_KEY = "control"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}
 

@@ -42,11 +42,12 @@ def read_unit_pictures(settings: AnimationSettings) -> dict[int, list[Image.Imag
     from ..video import read_video_frames
 
     out = {}
+    files = settings.files_read()
     for unit in settings.controlnet_units():
-        location = getattr(settings, f"cn_{unit}_vid_path")
-        if getattr(settings, f"cn_{unit}_loopback_mode") or not location:
-            continue
         key = f"cn_{unit}_vid_path"
+        location = files.get(key)
+        if not location:
+            continue
         path = local_file(location, key)  # an http(s) URL is downloaded once, as Deforum's files may name one
         if not path.is_file():
             raise SdplayError(f"{key}: file not found: {location}")

@@ -48,19 +48,20 @@ def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
     for key in ("optical_flow_cadence", "optical_flow_redo_generation"):
         if getattr(settings, key) != "None":
             import_cv2(key)  # before any model loads
-    init = _picture(settings.init_image, "init_image") if settings.use_init else None
+    files = settings.files_read()
+    init = _picture(files["init_image"], "init_image") if "init_image" in files else None
     video: list[Image.Image] = []
-    if settings.animation_mode == "Video Input" or settings.color_coherence == "Video Input":
+    if "video_init_path" in files:
         from ..video import read_video_frames
 
         end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
-        path = local_file(settings.video_init_path, "video_init_path")
+        path = local_file(files["video_init_path"] or "", "video_init_path")
         video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
         if not video:
             raise SdplayError(f"video_init_path: no frames in {settings.video_init_path} for the extract_* range")
     color_image = None
-    if settings.color_coherence == "Image":
-        color_image = _picture(settings.color_coherence_image_path, "color_coherence_image_path")
+    if "color_coherence_image_path" in files:
+        color_image = _picture(files["color_coherence_image_path"], "color_coherence_image_path")
     return AnimationInputs(init, video, color_image, read_unit_pictures(settings))
 
 

@@ -350,6 +350,19 @@ class AnimationSettings(ControlNetUnits):  # type: ignore[valid-type, misc]
                 )
         return ScheduleSeries(out)
 
+    def files_read(self) -> dict[str, str | None]:
+        """The input files (or http(s) URLs) this animation reads, by key: only the keys its settings put to use
+        (Deforum's files name an init picture and a video even where they are switched off)."""
+        used = {
+            "init_image": self.use_init,
+            "video_init_path": self.animation_mode == "Video Input" or self.color_coherence == "Video Input",
+            "color_coherence_image_path": self.color_coherence == "Image",
+        }
+        for unit in self.controlnet_units():
+            key = f"cn_{unit}_vid_path"
+            used[key] = bool(getattr(self, key)) and not getattr(self, f"cn_{unit}_loopback_mode")
+        return {key: getattr(self, key) for key, on in used.items() if on}
+
     def controlnet_units(self) -> list[int]:
         """The numbers of the ControlNet units turned on."""
         return [unit for unit in CONTROLNET_UNITS if getattr(self, f"cn_{unit}_enabled")]

@@ -69,6 +69,17 @@ class FileWritten:
 
 
 @dataclass(frozen=True)
+class PictureMade:
+    """A picture of a run that writes nothing (kept in memory): its pixels, with the parameters text in
+    `image.info["parameters"]`, and its extras by sub-folder (a 3D frame's depth map, a key picture)."""
+
+    job_id: str
+    index: int
+    image: Image.Image
+    extras: dict[str, Image.Image]
+
+
+@dataclass(frozen=True)
 class Finished:
     job_id: str
     result: Any  # the engine's RunResult
@@ -92,5 +103,5 @@ class Cancelled:
     frames_done: int
 
 
-Event = Started | Converting | Progress | Preview | FileWritten | Finished | Failed | Cancelled
+Event = Started | Converting | Progress | Preview | FileWritten | PictureMade | Finished | Failed | Cancelled
 Listener = Callable[[Event], None]

@@ -26,6 +26,7 @@ class Job:
     - `layout="classic"`: the image modes write `outdir/image_N.png` like the classic run.py --save.
     - `given`: init/mask pictures passed in memory (Python API) instead of the files the settings name.
     - `video_format`: animate's video (mp4 or gif); dream's formats are part of its settings.
+    - `videos=False`: the frames only; whoever joins them makes the videos (a farm worker continuing a run).
     - `frames=(first, stop)`: a share of a dream or animate run (the farm): only frames first..stop-1,
       kept in memory, no video; `earlier` holds the frames before `first` it reads (its Split's needs).
       `frames=(0, 0)` makes nothing and tells the resolved settings, frame count and Split.
@@ -40,6 +41,7 @@ class Job:
     layout: str = "runs"
     given: Mapping[str, Image.Image] = field(default_factory=dict)
     video_format: str = "mp4"
+    videos: bool = True
     local_only: bool = False
     frames: tuple[int, int] | None = None
     earlier: Mapping[int, Image.Image] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import SdplayError
 from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
-from .events import Cancelled, Converting, Event, Failed, FileWritten, Finished, Listener, Started
+from .events import Cancelled, Converting, Event, Failed, FileWritten, Finished, Listener, PictureMade, Started
 from .job import Job
 from .modes import Outline, Plan, mode_runner, settings_class
 from .steps import StepReporter
@@ -152,7 +152,7 @@ class _RunState:
         self._make(plan, folder, start, stop, steps, cancel, known)
         if isinstance(folder, RunFolder) and job.frames is None:
             self.result.paths = folder.frame_paths(plan.total)
-            if plan.video is not None:
+            if plan.video is not None and job.videos:
                 self._videos(plan, folder, cancel)
         self.emit(Finished(job.id, self.result))
         return self.result
@@ -216,6 +216,8 @@ class _RunState:
             image = picture.render()
             image.info["parameters"] = picture.parameters  # as a PNG's text chunk would carry it
             result.images.append(image)
+            if path is None:
+                self.emit(PictureMade(self.job.id, picture.index, image, picture.extras()))
         if path is not None:
             if self.job.mode in ("txt2img", "img2img", "inpaint"):
                 result.paths.append(path)

@@ -38,14 +38,21 @@ def run_batch(
     cancel: CancelToken | None = None,
     ray: str | None = None,
     workers: int | None = None,
+    shared: bool = False,
 ) -> bool:
-    """Run the unfinished jobs, here or on Ray, then the grids whose jobs are all done; False when cancelled."""
+    """Run the unfinished jobs, here or on Ray, then the grids whose jobs are all done; False when cancelled.
+
+    `shared` (Ray only): the output root is a filesystem every worker sees at the same path, so workers
+    write their pictures there instead of sending them back.
+    """
     if ray is None:
+        if shared:
+            raise SdplayError("--shared-outdir tells Ray workers they can write the outputs; add --ray")
         finished = run_local(manifest, listener, cancel)
     else:
         from .cluster import run_on_ray
 
-        finished = run_on_ray(manifest, ray, workers, listener, cancel)
+        finished = run_on_ray(manifest, ray, workers, listener, cancel, shared=shared)
     for grid in manifest.grids:
         if grid.path is None:
             path = write_grid(manifest.folder, grid, manifest.jobs)

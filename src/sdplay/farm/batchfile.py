@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..downloads import is_url
 from ..engine.modes import MODE_NAMES, settings_class
 from ..errors import SdplayError
-from ..settings import read_config
+from ..settings import CONTROL_KEY, FILE_KEYS, read_config
 
 IMAGE_MODES = ("txt2img", "img2img", "inpaint")
 ENTRY_KEYS = {"mode", "settings", "file", "files", "product", "zip", "grid", "name"}
@@ -70,7 +71,7 @@ def read_batch(path: str | Path) -> Batch:
     grids: list[Grid] = []
     for number, entry in enumerate(entries):
         where = f"{path}: job {number + 1}"
-        expanded, grid = _expand(entry, number, path.parent, where)
+        expanded, grid = _expand(entry, number, path.parent.absolute(), where)
         jobs.extend(expanded)
         if grid is not None:
             grids.append(grid)
@@ -97,7 +98,7 @@ def _expand(entry: Any, number: int, base: Path, where: str) -> tuple[list[Batch
         combos = _sweep(entry, known, where)
         grid = _grid(entry, mode, number, combos, where) if "grid" in entry else None
         for axes in combos:
-            values = {**data, **overrides, **axes}
+            values = rebased({**data, **overrides, **axes}, base)
             name = (label + "".join(f" {key}={value}" for key, value in axes.items())).strip()
             jobs.append(BatchJob(mode, _validated(mode, values, f"{where} ({name})"), name, number, axes))
     return jobs, grid
@@ -186,6 +187,33 @@ def _grid(entry: Mapping[str, Any], mode: str, number: int, combos: list[dict[st
         rest = ", ".join(key for key in swept if key not in axes)
         raise SdplayError(f"{where}: several jobs fall in one grid cell; put {rest} on an axis too")
     return Grid(number, tuple(axes))
+
+
+def rebased(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The settings with every relative file name made a path under `base` (the batch file's folder)."""
+
+    def under_base(name: Any) -> Any:
+        relative = isinstance(name, str) and name and not is_url(name) and not Path(name).is_absolute()
+        return str(base / name) if relative else name  # a URL stays a URL (the engine downloads it)
+
+    def control_under_base(item: Any) -> Any:
+        from ..controlnet import CONTROL
+
+        match = CONTROL.match(item.strip()) if isinstance(item, str) else None
+        if match is None:
+            return item  # malformed: the settings refuse it in their own words
+        weight = match.group("weight")
+        return f"{match.group('kind')}:{under_base(match.group('image'))}" + (f":{weight}" if weight else "")
+
+    out = dict(values)
+    for key in FILE_KEYS:
+        if key in out:
+            out[key] = [under_base(v) for v in out[key]] if isinstance(out[key], list) else under_base(out[key])
+    control = out.get(CONTROL_KEY)
+    if control is not None:
+        many = isinstance(control, list)
+        out[CONTROL_KEY] = [control_under_base(v) for v in control] if many else control_under_base(control)
+    return out
 
 
 def _validated(mode: str, values: dict[str, Any], where: str) -> dict[str, Any]:

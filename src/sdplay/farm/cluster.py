@@ -2,9 +2,11 @@
 keeping its loaded model; jobs go preferably to a worker that holds their model.
 
 Dream walks and the animate modes whose frames stand alone are shared out in frame ranges and
-joined here into one run folder and one video, identical to a run in one process. Workers make
-pictures in memory and send them back, so outputs land under this machine's output root; a worker
-that dies has its job or range re-run on another, and a frame is written only once, here.
+joined into one run folder and one video, identical to a run in one process. Workers stream back
+their step progress and their pictures as they make them, so outputs land under this machine's
+output root, or, with a shared output root, write the pictures there themselves. A worker that dies
+has its range re-run, or its whole 2D/3D job continued from the last frame written, on another; a
+frame is written only once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from ..output import RunFolder
 from .local import VIDEO_MODES, BatchListener, model_key, record_failure
 from .manifest import JobRecord, Manifest
 from .shares import Joiner, Made, frame_ranges
+from .worker import FarmWorker, Order
 
 log = logging.getLogger("sdplay")
 
@@ -36,38 +39,6 @@ WAIT_S = 0.2  # how often the driver looks at the cancel token while shares run
 
 def import_ray() -> Any:
     return import_extra("ray", f"--ray needs Ray, an optional extra: {INSTALL}")
-
-
-class FarmWorker:
-    """Runs on a Ray worker: makes whole jobs, frame ranges and outlines through the engine, in memory.
-
-    The engine keeps the last model loaded in this process, so consecutive jobs of one model load it once.
-    """
-
-    def __init__(self) -> None:
-        from ..quiet import silence_libraries
-
-        silence_libraries()
-        logging.getLogger("sdplay").setLevel(logging.ERROR)
-
-    def pid(self) -> int:
-        import os
-
-        return os.getpid()
-
-    def make(
-        self, mode: str, settings: dict[str, Any], frames: tuple[int, int] | None, earlier: dict[int, Image.Image]
-    ) -> dict[str, Any]:
-        from ..engine import Job, run
-
-        try:
-            job = Job.from_dict(mode, settings, write=False, frames=frames, earlier=earlier)
-            result = run(job)
-        except SdplayError as exc:
-            return {"error": str(exc)}
-        first = frames[0] if frames else 0
-        made = [Made(first + i, image.info.get("parameters", ""), image) for i, image in enumerate(result.images)]
-        return {"settings": result.settings.to_dict(), "outline": result.outline, "made": made}
 
 
 @dataclass
@@ -87,6 +58,7 @@ class Worker:
     actor: Any
     pid: Any  # a Ray reference to its process id, asked for before any work so it answers at once
     model: str | None = None  # the model key of the last job it ran: the one it holds
+    sees: Any = None  # with a shared output root: a Ray reference to whether it sees the batch folder
 
 
 class WorkerPool:
@@ -125,11 +97,16 @@ class JobRun:
         self.out = 1  # its first task: the job whole, or the outline of a video job
         self.announced = False
         self.waiting: list[Task] = []  # ranges that read frames a first range has still to make
+        self.early: list[Made] = []  # an image job's pictures, until its folder is made with them
         self.failed = False
 
 
 class Farm:
-    """The driver: a queue of tasks, idle workers take the next one (their model's first)."""
+    """The driver: a queue of tasks, idle workers take the next one (their model's first).
+
+    With `shared` (the output root is a filesystem every worker sees at the same path) workers write
+    their frames into the run folders themselves; otherwise frames are sent back and written here.
+    """
 
     def __init__(
         self,
@@ -139,10 +116,13 @@ class Farm:
         listener: BatchListener,
         cancel: CancelToken,
         on_dispatch: Callable[[Task, Worker], None] | None = None,
+        shared: bool = False,
     ) -> None:
         self.ray, self.manifest, self.listener, self.cancel = ray, manifest, listener, cancel
         self.on_dispatch = on_dispatch
         self.pool = pool
+        self.shared = shared
+        self.outdir = Path(manifest.outdir).absolute()  # workers may start in another folder
         self.queue: deque[Task] = deque()
         self.flight: dict[Any, tuple[Task, Worker]] = {}
         self.runs: dict[int, JobRun] = {}
@@ -157,8 +137,8 @@ class Farm:
                     return False
                 self._dispatch()
                 ready, _ = self.ray.wait(list(self.flight), num_returns=1, timeout=WAIT_S)
-                for ref in ready:
-                    self._collect(ref)
+                for stream in ready:
+                    self._receive(stream)
             return True
         finally:  # cancelled: the shares still out are dropped (run_on_ray's pool ends them); the manifest resumes
             self.manifest.save()
@@ -191,7 +171,7 @@ class Farm:
         if run.joiner.complete:
             return
         if outline.split is None or outline.total < 2:
-            self._share(run, Task(record, "whole", settings))
+            self._share(run, Task(record, "whole", settings))  # continues in the run folder, frame by frame
             return
         ranges = frame_ranges(outline.split, outline.total, start, len(self.pool.workers))
         tasks = [Task(record, "range", settings, frames) for frames in ranges]
@@ -209,13 +189,31 @@ class Farm:
         run.out += 1
         self.queue.append(task)
 
-    def _made(self, run: JobRun, task: Task, result: dict[str, Any]) -> None:
+    def _picture(self, run: JobRun, made: Made | None, index: int) -> None:
+        """A picture sent back (`made`) or written by a worker into the shared run folder (`index`)."""
+        if run.joiner is None:  # an image job's: its folder is made when the job ends
+            run.early.extend([made] if made else [])
+            return
+        if made is not None:
+            run.joiner.add([made])
+        else:
+            run.joiner.written.add(index)
+
+    def _finished(self, run: JobRun, task: Task, info: dict[str, Any]) -> None:
         record = run.record
-        if run.joiner is None:  # an image job: its folder is made with its pictures
-            run.joiner = Joiner.open(self.manifest.outdir, record.mode, result["outline"], result["settings"])
+        if task.kind == "outline":
+            self._outlined(run, info["settings"], info["outline"])
+            return
+        if run.joiner is None and info["run_dir"] is not None:  # an image job a worker wrote itself
+            record.run_dir, record.paths = info["run_dir"], info["paths"]
+            return
+        if run.joiner is None:  # an image job sent back: its folder, with its pictures
+            run.joiner = Joiner.open(self.manifest.outdir, record.mode, info["outline"], info["settings"])
             record.run_dir = str(run.joiner.folder.path)
-        run.joiner.add(result["made"])
-        self.listener.frames_done(record, len(run.joiner.written), run.joiner.outline.total)
+            run.joiner.add(run.early)
+            run.early = []
+        elif task.kind == "whole":  # the engine made the run to its end: every frame is in the folder
+            run.joiner.written.update(range(run.joiner.outline.total))
         if run.waiting and not run.out:
             needs = run.joiner.outline.split.needs  # type: ignore[union-attr]
             earlier = {n: run.joiner.folder.frame(n) for n in needs}
@@ -226,9 +224,9 @@ class Farm:
 
     def _end(self, run: JobRun) -> None:
         record, joiner = run.record, run.joiner
-        assert joiner is not None
-        record.videos = [str(path) for path in joiner.finish()]
-        record.paths = [str(path) for path in joiner.frames()]
+        if joiner is not None:
+            record.videos = [str(path) for path in joiner.finish()]
+            record.paths = [str(path) for path in joiner.frames()]
         record.state = "done"
         self.manifest.save()
         self.listener.job_ended(record, self.manifest.counts()["done"], len(self.manifest.jobs))
@@ -247,6 +245,8 @@ class Farm:
         for worker in [w for w in self.pool.workers if id(w) not in busy]:
             if not self.queue:
                 return
+            if self.shared and not self._can_write(worker):
+                continue
             task = next((t for t in self.queue if model_key(t.record) == worker.model), self.queue[0])
             self.queue.remove(task)
             worker.model = model_key(task.record)
@@ -254,42 +254,88 @@ class Farm:
             if not run.announced:
                 run.announced = True
                 self.listener.job_started(task.record, self.manifest.counts()["done"], len(self.manifest.jobs))
-            ref = worker.actor.make.remote(task.record.mode, task.settings, task.frames, task.earlier)
-            self.flight[ref] = (task, worker)
+            stream = worker.actor.make.remote(self._order(task, worker))
+            self.flight[stream] = (task, worker)
             if self.on_dispatch is not None:
                 self.on_dispatch(task, worker)
 
-    def _collect(self, ref: Any) -> None:
+    def _order(self, task: Task, worker: Worker) -> Order:
+        record = task.record
+        order = Order(record.mode, task.settings, task.kind, task.frames, task.earlier)
+        if self.shared:
+            if task.kind == "outline":
+                return order
+            if record.mode not in VIDEO_MODES:
+                return replace(order, outdir=str(self.outdir))
+            return replace(order, folder=str(Path(record.run_dir).absolute()))  # type: ignore[arg-type]
+        if task.kind == "whole" and record.mode in VIDEO_MODES:
+            return replace(order, files=RunFolder(Path(record.run_dir)).files())  # type: ignore[arg-type]
+        return order
+
+    def _can_write(self, worker: Worker) -> bool:
+        """Whether a worker sees the shared output root (asked once); one that cannot stops the batch,
+        one lost before it answered is replaced (False: it takes no task this time)."""
+        from ray.exceptions import RayError
+
+        if worker.sees is None:
+            worker.sees = worker.actor.sees.remote(str(self.manifest.path.absolute()), str(self.outdir))
+        try:
+            host = self.ray.get(worker.sees)
+        except RayError:
+            self.pool.replace(worker)
+            return False
+        if host is not None:
+            raise SdplayError(
+                f"--shared-outdir: a worker on {host} cannot see or write {self.outdir}; mount it at the "
+                "same path on every machine, or leave out --shared-outdir (frames are then sent back)"
+            )
+        return True
+
+    def _receive(self, stream: Any) -> None:
         from ray.exceptions import RayError, RayTaskError
 
-        task, worker = self.flight.pop(ref)
+        task, worker = self.flight[stream]
         run = self.runs[task.record.id]
         try:
-            result = self.ray.get(ref)
+            kind, value = self.ray.get(next(stream))
+        except StopIteration:  # the worker ended without its last word: as if it were lost
+            kind, value = "lost", None
         except RayTaskError as exc:  # a bug in a worker: its job fails, the batch goes on
+            del self.flight[stream]
             self._fail(run, exc.cause if isinstance(exc.cause, BaseException) else exc)
             return
         except RayError:  # the worker died (killed, out of memory, node lost): another one takes the task
-            self.pool.replace(worker)
-            task.attempts += 1
-            if task.attempts >= MAX_ATTEMPTS:
-                self._fail(run, SdplayError(f"{MAX_ATTEMPTS} workers were lost making this job"))
-            elif not run.failed:
-                log.warning("a worker was lost; its %s of %s runs again on another", task.kind, task.record.name)
-                self.queue.appendleft(task)
+            kind, value = "lost", None
+        if kind == "lost":
+            del self.flight[stream]
+            self._lost(run, task, worker)
             return
+        if kind in ("done", "error"):
+            del self.flight[stream]
         if run.failed:
             return
-        run.out -= 1
-        if "error" in result:
-            self._fail(run, SdplayError(result["error"]))
-            return
-        if task.kind == "outline":
-            self._outlined(run, result["settings"], result["outline"])
+        if kind == "progress":
+            lane = self.pool.workers.index(worker) if worker in self.pool.workers else 0
+            self.listener.step(task.record, lane, value)
+        elif kind in ("made", "written"):
+            self._picture(run, value if kind == "made" else None, value if kind == "written" else -1)
+        elif kind == "error":
+            run.out -= 1
+            self._fail(run, SdplayError(value))
         else:
-            self._made(run, task, result)
-        if not run.out and run.joiner is not None and run.joiner.complete:
-            self._end(run)
+            run.out -= 1
+            self._finished(run, task, value)
+            if not run.out and (run.joiner is None or run.joiner.complete):
+                self._end(run)
+
+    def _lost(self, run: JobRun, task: Task, worker: Worker) -> None:
+        self.pool.replace(worker)
+        task.attempts += 1
+        if task.attempts >= MAX_ATTEMPTS:
+            self._fail(run, SdplayError(f"{MAX_ATTEMPTS} workers were lost making this job"))
+        elif not run.failed:
+            log.warning("a worker was lost; its %s of %s runs again on another", task.kind, task.record.name)
+            self.queue.appendleft(task)
 
 
 def worker_shape(ray: Any, count: int | None) -> tuple[int, float, float]:
@@ -333,13 +379,15 @@ def run_on_ray(
     listener: BatchListener | None = None,
     cancel: CancelToken | None = None,
     on_dispatch: Callable[[Task, Worker], None] | None = None,
+    shared: bool = False,
 ) -> bool:
-    """Run the manifest's unfinished jobs on Ray; False when cancelled (the manifest then resumes)."""
+    """Run the manifest's unfinished jobs on Ray; False when cancelled (the manifest then resumes).
+    `shared`: the output root is one filesystem that every worker sees at the same path (see Farm)."""
     ray = import_ray()
     with connected(ray, address):
         pool = WorkerPool(ray, workers)
         try:
-            return run_on_pool(manifest, pool, listener, cancel, on_dispatch)
+            return run_on_pool(manifest, pool, listener, cancel, on_dispatch, shared)
         finally:
             pool.close()
 
@@ -350,7 +398,9 @@ def run_on_pool(
     listener: BatchListener | None = None,
     cancel: CancelToken | None = None,
     on_dispatch: Callable[[Task, Worker], None] | None = None,
+    shared: bool = False,
 ) -> bool:
     """Run the manifest's unfinished jobs on the pool's workers, which keep their models afterwards."""
-    farm = Farm(pool.ray, manifest, pool, listener or BatchListener(), cancel or CancelToken(), on_dispatch)
+    listener, cancel = listener or BatchListener(), cancel or CancelToken()
+    farm = Farm(pool.ray, manifest, pool, listener, cancel, on_dispatch, shared)
     return farm.run()

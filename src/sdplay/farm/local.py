@@ -61,10 +61,11 @@ class BatchListener:
 
     def job_ended(self, record: JobRecord, done: int, total: int) -> None: ...
 
-    def frames_done(self, record: JobRecord, done: int, total: int) -> None:
-        """On Ray: frames of a job joined so far (the workers' own step progress stays with them)."""
+    def step(self, record: JobRecord, lane: int, event: ev.Progress) -> None:
+        """On Ray: a running job's denoising progress; `lane` (the worker) tells jobs running at once apart."""
 
-    def __call__(self, event: ev.Event) -> None: ...
+    def __call__(self, event: ev.Event) -> None:
+        """Here: every engine event of the one running job."""
 
 
 def run_local(

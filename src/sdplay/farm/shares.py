@@ -5,7 +5,7 @@ started the batch, written as the shares arrive and finished with one video."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,22 @@ from PIL import Image
 
 from ..engine.modes import Outline, Split
 from ..engine.videos import finish_videos
-from ..output import Picture, RunFolder, frame_path
+from ..output import Picture, RunFolder
 
 
 @dataclass(frozen=True)
 class Made:
-    """A picture a worker made and sent back: its index, its parameters text, its pixels."""
+    """A picture a worker made and sent back: its index, its parameters text, its pixels, and its
+    extras by sub-folder (a 3D frame's depth map, a key picture of a run with a cadence)."""
 
     index: int
     parameters: str
     image: Image.Image
+    extras: dict[str, Image.Image] = field(default_factory=dict)
+
+    @property
+    def picture(self) -> Picture:
+        return Picture(self.index, self.parameters, lambda: self.image, lambda: self.extras)
 
 
 def frame_ranges(split: Split, total: int, start: int, parts: int) -> list[tuple[int, int]]:
@@ -56,9 +62,10 @@ class Joiner:
     def add(self, pictures: Iterable[Made]) -> list[Path]:
         paths = []
         for made in pictures:
-            if made.index in self.written or frame_path(self.folder.path)(made.index).exists():
+            if made.index in self.written:
                 continue  # before the resume point, or sent twice by a share that was re-run
-            paths.append(self.folder.save(Picture.of(made.index, made.parameters, made.image)))
+            path = self.folder.save_once(made.picture)
+            paths.extend([path] if path else [])
             self.written.add(made.index)
         return paths
 

@@ -22,7 +22,7 @@ from ..errors import SdplayError
 from ..output import SETTINGS_FILE
 from .config import ServerConfig
 from .jobs import JobQueue, JobRecord
-from .policy import FILE_KEYS, PathPolicy, check_frames, check_limits
+from .policy import FILE_KEYS, PathPolicy, check_frames, check_limits, refuse_downloads
 from .schemas import JOB_KEYS, add_request_schemas
 from .uploads import Uploads
 
@@ -100,12 +100,13 @@ class Server:
                 from ..output import RunFolder
 
                 job = Job(mode, None, resume=run_dir, **options)
-                check_limits(
-                    mode, Job.from_dict(mode, RunFolder.reopen(run_dir, mode).read_settings()).settings, config.limits
-                )
+                planned = Job.from_dict(mode, RunFolder.reopen(run_dir, mode).read_settings()).settings
             else:
                 job = Job.from_dict(mode, data, **options)
-                check_limits(mode, job.settings, config.limits)
+                planned = job.settings
+            check_limits(mode, planned, config.limits)
+        with refused_as(403):
+            refuse_downloads(planned)
         return job, previews
 
     async def save_upload(self, upload: StarletteUpload) -> dict[str, Any]:

@@ -4,8 +4,9 @@ Every settings key that names a file is rewritten to a path the engine reads, an
 it lies under the output root (uploads included) after following symlinks: `..`, absolute paths
 elsewhere, backslashes, NUL and URL-encoded spellings are refused before anything is resolved.
 An absolute path inside the root is accepted, so a run's own settings.json goes back in unchanged.
-An http(s) URL is refused (the engine would download it). Model keys may name local paths only on a
-loopback server. Each refusal is one SdplayError line.
+An http(s) URL is refused where the run would read it (the engine would download it; `refuse_downloads`), and
+left alone in a key the settings do not use (Deforum's files name an init picture and a video even when those are
+switched off). Model keys may name local paths only on a loopback server. Each refusal is one SdplayError line.
 """
 
 from __future__ import annotations
@@ -22,18 +23,16 @@ from PIL import Image
 from ..controlnet_names import CONTROLNET_UNITS, controlnet_model_spec
 from ..downloads import is_url
 from ..errors import SdplayError
+from ..settings import CONTROL_KEY, FILE_KEYS, URL_KEYS
 from .config import Limits
 
-UNIT_FILES = tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
-UNIT_MODELS = tuple(f"cn_{unit}_model" for unit in CONTROLNET_UNITS)
-FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
-FILE_KEYS += UNIT_FILES
-CONTROL_KEY = "control"  # ControlNet inputs TYPE:IMAGE[:WEIGHT]: the IMAGE part is a file
+UNIT_MODELS = tuple(f"cn_{unit}_model" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
 MODEL_KEYS = ("model", "model_config", "tiny_vae", "lora", "depth_model", "control_model", "hires_upscaler")
 MODEL_KEYS += ("interpolate_model",)  # RIFE weights: a local file, so on loopback only
 MODEL_KEYS += UNIT_MODELS
 MODEL_WORDS = ("auto", "none", "lanczos")  # tiny_vae / depth_model / hires_upscaler values that name no path
 UPLOAD_PREFIX = "upload:"
+NO_DOWNLOADS = "{key}: this server does not download URLs; upload the file (POST /uploads)"
 
 
 class PathPolicy:
@@ -90,8 +89,10 @@ class PathPolicy:
             raise SdplayError(f"{key}: must be a file name (a string), got {type(value).__name__}")
         if value.startswith(UPLOAD_PREFIX):
             return str(self.upload(value[len(UPLOAD_PREFIX) :]))
-        if is_url(value):  # the engine would download it: a server fetches nothing a request names
-            raise SdplayError(f"{key}: this server does not download URLs; upload the file (POST /uploads)")
+        if is_url(value):
+            if key in URL_KEYS:
+                return value  # refused by refuse_downloads if the settings read it
+            raise SdplayError(NO_DOWNLOADS.format(key=key))
         return str(self.inside(value, key))
 
     def inside(self, name: str, what: str, base: Path | None = None) -> Path:
@@ -131,6 +132,14 @@ class PathPolicy:
                 f"{key}: {value!r} is not an alias or a hub id; this server refuses local model paths "
                 "from the network (start it on loopback to use them)"
             )
+
+
+def refuse_downloads(settings: Any) -> None:
+    """A server fetches nothing a request names: refuse a URL in any input the run would read."""
+    files_read = getattr(settings, "files_read", None)  # the settings of modes that download (animate)
+    for key, location in (files_read() if files_read else {}).items():
+        if is_url(location or ""):
+            raise SdplayError(NO_DOWNLOADS.format(key=key))
 
 
 def check_limits(mode: str, settings: Any, limits: Limits) -> None:
