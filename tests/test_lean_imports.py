@@ -58,9 +58,21 @@ def test_a_txt2img_with_a_lora_still_loads_it(tiny_model, tmp_path) -> None:
     assert exit_code == 0 and "peft" in imported
 
 
+def test_importing_sdplay_as_a_library_changes_no_import_behaviour(tmp_path) -> None:
+    deferred = run_python(
+        "import json, sys, sdplay\n"
+        "import diffusers.models.unets.unet_2d_condition\n"
+        "print(json.dumps('diffusers.models.unets.unet_motion_model' in sys.modules))\n",
+        tmp_path,
+    )
+    assert deferred is True
+
+
 def test_the_deferred_packages_still_give_every_name_they_define(tmp_path) -> None:
     names = run_python(
-        "import json, sys, sdplay\n"
+        "import json, sys\n"
+        "from sdplay.lean_imports import defer_eager_packages\n"
+        "defer_eager_packages()\n"
         "import diffusers.models.unets.unet_2d_condition\n"  # a submodule alone: the package's __init__ waits
         "waited = 'diffusers.models.unets.unet_motion_model' not in sys.modules\n"
         "from diffusers.models.unets import UNetMotionModel\n"  # a name of the package: its __init__ runs

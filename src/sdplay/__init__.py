@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .lean_imports import defer_eager_packages
-
-defer_eager_packages()  # before anything imports diffusers: a mini txt2img imports a third less
-
 __version__ = "0.1.0"
 __all__ = [
     "CancelToken",

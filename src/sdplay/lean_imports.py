@@ -71,7 +71,8 @@ class _DeferredInitFinder(importlib.abc.MetaPathFinder):
 
 
 def defer_eager_packages() -> None:
-    """Install the finder once, before diffusers is imported (sdplay's import does it)."""
+    """Install the finder once, before diffusers is imported (the CLI's `main` does it; `import sdplay` does not,
+    so a program that uses sdplay as a library keeps its libraries' own import behaviour)."""
     if not any(isinstance(finder, _DeferredInitFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _DeferredInitFinder())
 
