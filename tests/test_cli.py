@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh_process import cli_in_fresh_process
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -154,18 +155,7 @@ HEAVY_LIBRARIES = {"torch", "diffusers", "transformers", "scipy", "peft", "accel
 
 def modules_imported_by(args: list[str], cwd: Path) -> tuple[int, set[str], str]:
     """Run `sdplay ARGS` in a fresh interpreter: its exit code, the heavy libraries it imported, its stderr."""
-    check = (
-        "import json, sys\n"
-        "from sdplay.cli import main\n"
-        f"sys.argv = ['sdplay', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exit:\n"
-        f"    print(exit.code, json.dumps(sorted(set({sorted(HEAVY_LIBRARIES)!r}) & set(sys.modules))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120, cwd=cwd)
-    code, _, imported = result.stdout.strip().splitlines()[-1].partition(" ")
-    return int(code), set(json.loads(imported)), result.stderr
+    return cli_in_fresh_process(args, cwd, HEAVY_LIBRARIES)
 
 
 @pytest.mark.parametrize(

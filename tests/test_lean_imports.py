@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fresh_process import cli_in_fresh_process
 from tiny_models import save_tiny_lora
 
 # one module each of what a Stable Diffusion run does not use, and peft (LoRA only)
@@ -32,17 +33,8 @@ def run_python(code: str, cwd: Path) -> list:
 
 def run_cli(args: list[str], cwd: Path) -> tuple[int, list[str]]:
     """`sdplay ARGS` in a fresh interpreter: its exit code and which of UNUSED it imported."""
-    code = (
-        "import json, sys\n"
-        "from sdplay.cli import main\n"
-        f"sys.argv = ['sdplay', *{args!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exit:\n"
-        f"    print(json.dumps([exit.code, [m for m in {UNUSED!r} if sys.modules.get(m)]]))\n"
-    )
-    code_, imported = run_python(code, cwd)
-    return code_, imported
+    exit_code, imported, _ = cli_in_fresh_process(args, cwd, UNUSED)
+    return exit_code, [m for m in UNUSED if m in imported]
 
 
 def test_a_txt2img_imports_none_of_the_model_classes_it_does_not_use(tmp_path) -> None:
