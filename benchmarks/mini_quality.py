@@ -29,8 +29,8 @@ import torch
 from PIL import Image
 
 from sdplay.mini import DEFAULT_GUIDANCE, DEFAULT_STEPS, MODEL_DIR, NATIVE_SIZE
-from sdplay.mini.classify import classify, nearest_color, score, self_check
-from sdplay.mini.dataset import HELD_OUT, POSITIONS, SEEN_TRIPLES, make_caption, sample_batch
+from sdplay.mini.classify import classify, nearest_indices, score, self_check
+from sdplay.mini.dataset import COLORS, HELD_OUT, POSITIONS, SEEN_TRIPLES, make_caption, sample_batch
 
 STRENGTHS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 ZOOM, ZOOM_FRAMES, ZOOM_STRENGTHS = 1.08, 16, (0.85, 0.65)
@@ -148,9 +148,8 @@ def magnified(frame: Image.Image, zoom: float) -> Image.Image:
 def colours_held(frame: Image.Image, color: str, background: str) -> bool:
     """At least 95% of the pixels are nearest to the prompt's two colours: no specks or blobs of others. (Which of
     the two is where is the zoom's business: a shape magnified 1.08x a frame may fill the picture.)"""
-    img = np.asarray(frame, dtype=np.float32)[..., :3].reshape(-1, 3)
-    names = np.array([nearest_color(px) for px in img[::3]])  # every third pixel: enough, and 3x faster
-    return float(np.isin(names, (color, background)).mean()) >= 0.95
+    nearest = nearest_indices(np.asarray(frame, dtype=np.float32)[..., :3])
+    return float(np.isin(nearest, (COLORS.index(color), COLORS.index(background))).mean()) >= 0.95
 
 
 def follows_zoom(prev: Image.Image, cur: Image.Image) -> bool | None:

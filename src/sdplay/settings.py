@@ -58,9 +58,10 @@ MAX_GUIDANCE = 100.0  # guidance above ~30 only burns the picture; 100 leaves ro
 MAX_SEED = 2**64 - 1  # torch generators take 64-bit seeds
 # the settings that name a file to read (pictures, masks, videos, audio) and ControlNet's TYPE:IMAGE[:WEIGHT]
 # inputs: a server checks them against its own files, a batch file's are relative to the batch file's folder
-FILE_KEYS = ("init", "mask", "images", "audio", "init_image", "video_init_path", "color_coherence_image_path")
-FILE_KEYS += tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
-URL_KEYS = FILE_KEYS[4:]  # animate's, which may name an http(s) URL: downloaded where the settings read the key
+# animate's file keys, which may name an http(s) URL: downloaded where the settings read the key
+URL_KEYS = ("init_image", "video_init_path", "color_coherence_image_path")
+URL_KEYS += tuple(f"cn_{unit}_vid_path" for unit in CONTROLNET_UNITS)  # animate's ControlNet units
+FILE_KEYS = ("init", "mask", "images", "audio", *URL_KEYS)
 CONTROL_KEY = "control"
 SIZE_MULTIPLE = 8  # diffusers pipelines want sizes divisible by 8, whatever the VAE
 DEFAULT_STRENGTH = {"txt2img": 1.0, "img2img": 0.75, "inpaint": 1.0}

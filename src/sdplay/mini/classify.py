@@ -49,7 +49,8 @@ def nearest_color(rgb: np.ndarray, exclude: str | None = None) -> str:
     return COLORS[int(np.argmin(d))]
 
 
-def _nearest_indices(pixels: np.ndarray) -> np.ndarray:
+def nearest_indices(pixels: np.ndarray) -> np.ndarray:
+    """Index in COLORS of the nearest palette colour of each pixel (..., 3)."""
     d = np.linalg.norm(pixels[..., None, :] - _PALETTE_ARRAY, axis=-1)
     return np.argmin(d, axis=-1)
 
@@ -58,7 +59,7 @@ def _background(img: np.ndarray) -> str:
     ring = np.concatenate(
         [img[:2].reshape(-1, 3), img[-2:].reshape(-1, 3), img[:, :2].reshape(-1, 3), img[:, -2:].reshape(-1, 3)]
     )
-    votes = np.bincount(_nearest_indices(ring), minlength=len(COLORS))
+    votes = np.bincount(nearest_indices(ring), minlength=len(COLORS))
     return COLORS[int(np.argmax(votes))]
 
 
