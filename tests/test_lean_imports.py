@@ -13,13 +13,16 @@ from pathlib import Path
 from fresh_process import cli_in_fresh_process
 from tiny_models import save_tiny_lora
 
-# one module each of what a Stable Diffusion run does not use, and peft (LoRA only)
+# one module each of what a Stable Diffusion run does not use, the compiler and peft (LoRA only)
 UNUSED = [
     "diffusers.models.unets.unet_motion_model",
     "diffusers.models.transformers.transformer_flux",
     "diffusers.models.autoencoders.autoencoder_kl_wan",
     "diffusers.models.controlnets.controlnet_flux",
     "scipy.stats.distributions",
+    "scipy.optimize._minimize",
+    "torch._dynamo.convert_frame",
+    "torch._inductor",
     "peft",
 ]
 
@@ -73,3 +76,26 @@ def test_the_deferred_packages_still_give_every_name_they_define(tmp_path) -> No
         tmp_path,
     )
     assert names == [True, "UNetMotionModel", 0.5]
+
+
+def test_the_compiler_works_as_ever_once_it_is_used(tmp_path) -> None:
+    checks = run_python(
+        "import json, sys\n"
+        "from sdplay.lean_imports import defer_eager_packages\n"
+        "defer_eager_packages()\n"
+        "import torch\n"
+        "from diffusers.models.attention import BasicTransformerBlock\n"  # marked allow_in_graph at import
+        "from diffusers.utils.torch_utils import is_compiled_module\n"
+        "from transformers.loss.loss_for_object_detection import linear_sum_assignment\n"
+        "linear = torch.nn.Linear(2, 2)\n"
+        "plain = is_compiled_module(linear)\n"
+        "waited = 'torch._dynamo.convert_frame' not in sys.modules\n"
+        "compiled = torch.compile(linear, backend='eager')\n"
+        "same = bool(torch.equal(compiled(torch.ones(1, 2)), linear(torch.ones(1, 2))))\n"
+        "from torch._dynamo.trace_rules import is_callable_allowed\n"
+        "rows, cols = linear_sum_assignment([[4, 1], [2, 3]])\n"
+        "print(json.dumps([plain, waited, is_compiled_module(compiled), same,\n"
+        "    is_callable_allowed(BasicTransformerBlock), [int(c) for c in cols]]))\n",
+        tmp_path,
+    )
+    assert checks == [False, True, True, True, True, [1, 0]]

@@ -5,8 +5,20 @@ packages import every model class they know in their `__init__` (well over a hun
 third of a mini txt2img's import time), although a Stable Diffusion pipeline uses three. Their
 `__init__` is deferred here until a name is looked up on the package itself; a submodule imported
 by its full name (what diffusers' own lazy top level and its model files do) loads alone.
-`scipy.stats` the same: diffusers' schedulers import it whenever scipy is installed and use it
-only for beta-distributed sigmas.
+`scipy.stats` and `scipy.integrate` the same: diffusers' schedulers import them whenever scipy is
+installed and use them only for beta-distributed sigmas and for the LMS sampler's coefficients.
+
+Two more packages are deferred, with stand-ins for the one name each that libraries take from them at
+import time (a name looked up on a deferred package would run its `__init__`):
+- `torch._dynamo` (the compiler, with inductor: a sixth of the import time): diffusers and
+  transformers mark functions and classes for torch.compile at import (`allow_in_graph`,
+  `assume_constant_result`) and keep hooks out of compiled graphs (`disable`, through
+  `torch.compiler.disable`; torch wraps some of its own ops the same way). The marking stand-ins give the
+  callable back, as the real ones do, and have the real ones mark it when the compiler is first used;
+  `disable`'s wraps the function, calling it as it is until the compiler has loaded; and diffusers asks
+  `torch._dynamo.eval_frame.OptimizedModule` whether a component is compiled, which none can be before;
+- `scipy.optimize`: transformers takes `linear_sum_assignment` for its object-detection losses;
+  the stand-in imports the real function on its first call.
 
 peft is imported by diffusers whenever it is installed, for LoRA; a process that knows it will
 load no LoRA (one CLI job) can hide it, which spares the import of peft and everything it pulls in.
@@ -14,8 +26,10 @@ load no LoRA (one CLI job) can hide it, which spares the import of peft and ever
 
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from collections.abc import Sequence
@@ -27,15 +41,114 @@ EAGER_PACKAGES = (
     "diffusers.models.transformers",
     "diffusers.models.controlnets",
     "scipy.stats",
+    "scipy.integrate",
+    "scipy.optimize",
+    "torch._dynamo",
 )
+
+# deferred packages whose submodules expect the package's `__init__` to have run (its import order), but these,
+# which load alone: imported by full name, any other runs the `__init__` first
+INIT_FIRST = {"torch._dynamo": frozenset({"torch._dynamo._trace_wrapped_higher_order_op"})}
+
+_MARKED_LATER: list[tuple[str, Any]] = []  # (decorator, callable) marked before torch._dynamo ran
+
+
+def _mark_later(decorator: str) -> Any:
+    """Stand-in for one of torch._dynamo's marking decorators (`allow_in_graph`, `assume_constant_result`):
+    gives the callable back unchanged, as they do, and has the real decorator mark it when the compiler loads."""
+
+    def mark(fn: Any) -> Any:
+        if isinstance(fn, (list, tuple)):
+            return [mark(x) for x in fn]
+        _MARKED_LATER.append((decorator, fn))
+        return fn
+
+    return mark
+
+
+def _mark_now(dynamo: types.ModuleType) -> None:
+    for decorator, fn in _MARKED_LATER:
+        getattr(dynamo, decorator)(fn)
+    _MARKED_LATER.clear()
+
+
+def _disable_later(fn: Any = None, recursive: bool = True, **kwargs: Any) -> Any:
+    """torch._dynamo.disable's stand-in. Until the compiler has loaded nothing can be compiling, so the function
+    runs as it is (the real wrapper would only switch off a frame hook that is not there); from then on the call
+    goes through the real disabled wrapper, made once. torch itself wraps some of its ops this way, which
+    would otherwise load the compiler on their first call."""
+    if fn is None:
+        return lambda f: _disable_later(f, recursive, **kwargs)
+    real: list[Any] = []
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kw: Any) -> Any:
+        if not real:
+            dynamo = sys.modules["torch._dynamo"]
+            if isinstance(dynamo, _DeferredPackage):
+                return fn(*args, **kw)
+            real.append(dynamo.disable(fn, recursive, **kwargs))
+        return real[0](*args, **kw)
+
+    return call
+
+
+class _NeverCompiled:
+    """What `torch._dynamo.eval_frame.OptimizedModule` is before the compiler has loaded: a class of which
+    nothing is an instance, as no module can have been compiled yet."""
+
+
+class _EvalFrameLater:
+    """torch._dynamo.eval_frame's stand-in, for diffusers' `isinstance(m, torch._dynamo.eval_frame.OptimizedModule)`
+    on every component it registers: the real module's names once the compiler has loaded (by anyone)."""
+
+    def __getattr__(self, name: str) -> Any:
+        dynamo = sys.modules["torch._dynamo"]
+        if name == "OptimizedModule" and isinstance(dynamo, _DeferredPackage):
+            return _NeverCompiled
+        _run_init(dynamo)
+        return getattr(dynamo.eval_frame, name)
+
+
+def _linear_sum_assignment(*args: Any, **kwargs: Any) -> Any:
+    """scipy.optimize.linear_sum_assignment's stand-in: the real one, imported on the first call."""
+    optimize = sys.modules["scipy.optimize"]
+    _run_init(optimize)
+    return optimize.linear_sum_assignment(*args, **kwargs)
+
+
+STAND_INS: dict[str, dict[str, Any]] = {
+    "torch._dynamo": {
+        "allow_in_graph": _mark_later("allow_in_graph"),
+        "assume_constant_result": _mark_later("assume_constant_result"),
+        "disable": _disable_later,
+        "eval_frame": _EvalFrameLater(),
+    },
+    "scipy.optimize": {"linear_sum_assignment": _linear_sum_assignment},
+}
+_AFTER_INIT = {"torch._dynamo": _mark_now}
+
+
+def _run_init(module: types.ModuleType) -> None:
+    """Run a deferred package's `__init__` (once), then what waited for it."""
+    if not isinstance(module, _DeferredPackage):
+        return
+    module.__class__ = types.ModuleType  # from here on an ordinary module: no second run
+    module.__dict__.pop("_sdplay_init").exec_module(module)
+    after = _AFTER_INIT.get(module.__name__)
+    if after is not None:
+        after(module)
 
 
 class _DeferredPackage(types.ModuleType):
-    """A package whose `__init__` runs on the first lookup of a name it does not have yet."""
+    """A package whose `__init__` runs on the first lookup of a name it does not have yet (other than a
+    name with a stand-in)."""
 
     def __getattr__(self, name: str) -> Any:
-        self.__class__ = types.ModuleType  # from here on an ordinary module: no second run
-        self.__dict__.pop("_sdplay_init").exec_module(self)
+        stand_in = STAND_INS.get(self.__name__, {}).get(name)
+        if stand_in is not None:
+            return stand_in
+        _run_init(self)
         return getattr(self, name)
 
 
@@ -55,12 +168,29 @@ class _DeferInit(importlib.abc.Loader):
         module.__class__ = _DeferredPackage
 
 
+class _AlreadyLoaded(importlib.abc.Loader):
+    """Hands the import system a module that the package's `__init__` imported while the system looked for it."""
+
+    def __init__(self, module: types.ModuleType) -> None:
+        self.module, self.spec = module, module.__spec__
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return self.module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__spec__ = self.spec  # the import system set ours; the module keeps its own
+
+
 class _DeferredInitFinder(importlib.abc.MetaPathFinder):
-    """Finds the eager packages where Python would, with their `__init__` deferred."""
+    """Finds the eager packages where Python would, with their `__init__` deferred; a submodule that needs its
+    package's `__init__` runs it first."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        parent = fullname.rpartition(".")[0]
+        if parent in INIT_FIRST and fullname not in INIT_FIRST[parent]:
+            return self._after_package_init(fullname, parent)
         if fullname not in EAGER_PACKAGES:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -68,6 +198,15 @@ class _DeferredInitFinder(importlib.abc.MetaPathFinder):
             return None
         spec.loader = _DeferInit(spec.loader)
         return spec
+
+    @staticmethod
+    def _after_package_init(fullname: str, parent: str) -> importlib.machinery.ModuleSpec | None:
+        package = sys.modules.get(parent)
+        if not isinstance(package, _DeferredPackage):
+            return None
+        _run_init(package)
+        loaded = sys.modules.get(fullname)
+        return None if loaded is None else importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded))
 
 
 def defer_eager_packages() -> None:
