@@ -65,6 +65,31 @@ def test_bench_backends_puts_each_backend_beside_pytorch_fp32(tiny_model, tmp_pa
     assert not any(name.startswith("pytorch fp32") for name in rows)  # the baseline is in every row, not a row
 
 
+def test_bench_backends_can_measure_only_some_figures(tiny_model, tmp_path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--model", str(tiny_model), "--device", "cpu", "--repeats", "1", "--steps", "2"]
+    result = CliRunner().invoke(app, [*args, "--backend", "auto", "--figures", "unet,txt2img", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["figure_groups"] == ["unet", "txt2img"]
+    names = {row["figure"] for row in report["figures"]}
+    assert "openvino auto: txt2img s/image" in names and "openvino auto: UNet step at 512 px" in names
+    assert not any("img2img" in n or "dream" in n or "memory" in n or "conversion" in n for n in names)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--backend", "openvino", "--figures", "speed"], "unknown figure 'speed'"),
+        (["--figures", "unet"], "add --backend"),
+    ],
+)
+def test_bench_figures_are_checked_before_anything_is_built(extra, message, monkeypatch) -> None:
+    monkeypatch.setattr("sdplay.bench.run.save_random_pipeline", lambda *args: pytest.fail("a model was built"))
+    result = CliRunner().invoke(app, ["bench", "--model", "random:sd15", "--device", "cpu", *extra])
+    assert result.exit_code == 2 and message in result.output
+
+
 @pytest.mark.parametrize(
     "backends, message",
     [(["tpu"], "unknown backend 'tpu'"), (["openvino:fp16"], "computes in auto, fp32, bf16, not fp16")],

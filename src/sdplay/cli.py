@@ -590,6 +590,14 @@ def bench(
             help="Instead: these CPU backends beside PyTorch fp32 (openvino, openvino:fp32, pytorch:bf16, ...).",
         ),
     ] = None,
+    figures: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--figures",
+            help="With --backend: only these figures (conversion, memory, unet, txt2img, img2img, inpaint, dream, "
+            "animate).",
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
@@ -603,7 +611,7 @@ def bench(
             raise SdplayError(f"--json {json_out}: the folder {json_out.parent} does not exist")
         save = None if json_out is None else partial(write_json, path=json_out)  # after each section
         report = run_bench(
-            model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save, backend
+            model, device, dtype, repeats, steps, size, naive, compile, tiny_vae, depth_model, save, backend, figures
         )
         print_table(report, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
         if json_out is not None:

@@ -8,7 +8,8 @@ first UNet call at each size (OpenVINO compiles there), ms per UNet step (batch 
 at 256 and 512 px with the largest difference of its output from PyTorch fp32's (as a share of that
 output's range), the same step through OpenVINO called directly (what sdplay's wrapper adds),
 s per image of each image mode, how far a txt2img picture moves from PyTorch fp32's (same seed),
-dream and animate frames/s, and the memory the loaded model holds.
+dream and animate frames/s, and the memory the loaded model holds. `figures` picks groups of them
+(FIGURES), for a model whose every figure would take hours, such as SD 1.5 at 512 px on a small CPU.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..api import model_for
 from ..backends import choose_backend
 from ..devices import check_dtype_name, default_batch_size
 from ..engine import Job, run
+from ..errors import SdplayError
 from ..settings import ImageSettings
 from .animate import animation, time_run
 from .dream import walk_settings
@@ -41,6 +43,19 @@ CPU = torch.device("cpu")
 BASELINE = ("pytorch", "fp32")
 BASELINE_IS = "PyTorch fp32"
 UNET_SIZES = (256, 512)
+MODES = ("txt2img", "img2img", "inpaint")
+FIGURES = ("conversion", "memory", "unet", *MODES, "dream", "animate")  # the groups of rows, in order
+
+
+def check_figures(names: list[str] | None) -> tuple[str, ...]:
+    """The figure groups asked for (comma-separated or repeated; all when none), or an error naming them."""
+    if not names:
+        return FIGURES
+    chosen = [n.strip().lower() for n in ",".join(names).split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in FIGURES]
+    if unknown:
+        raise SdplayError(f"unknown figure {unknown[0]!r}; choose from {', '.join(FIGURES)}")
+    return tuple(f for f in FIGURES if f in chosen)
 
 
 def parse_variants(specs: list[str], dtype: str) -> list[tuple[str, str]]:
@@ -79,20 +94,30 @@ def side_by_side(count: int) -> Iterator[None]:
 
 
 def bench_backends(
-    base: ImageSettings, variants: list[tuple[str, str]], repeats: int, dream_frames: int = 8, animate_frames: int = 4
+    base: ImageSettings,
+    variants: list[tuple[str, str]],
+    repeats: int,
+    figures: tuple[str, ...] = FIGURES,
+    dream_frames: int = 8,
+    animate_frames: int = 4,
 ) -> list[dict]:
-    """Every figure of every variant beside PyTorch fp32 (see the module's docstring)."""
+    """The chosen figures of every variant beside PyTorch fp32 (see the module's docstring)."""
     settings = {v: base.with_values(device="cpu", backend=v[0], dtype=v[1]) for v in [BASELINE, *variants]}
     with side_by_side(len(settings)):
-        rows = conversion_rows(settings, variants)
-        loaded, held = load_each(settings)
+        rows = conversion_rows(settings, variants) if "conversion" in figures else []
+        loaded, held = load_each(settings, measure_memory="memory" in figures)
         rows += [figure(f"{label(v)}: memory of the loaded model", "MiB", held[v], held[BASELINE], BASELINE_IS)
                  for v in variants if held]  # fmt: skip
-        for size in UNET_SIZES:
-            rows += unet_rows(loaded, variants, size, repeats)
-        rows += mode_rows(loaded, settings, variants, repeats)
-        rows += dream_rows(settings, variants, repeats, dream_frames)
-        rows += animate_rows(settings, variants, repeats, animate_frames)
+        if "unet" in figures:
+            for size in UNET_SIZES:
+                rows += unet_rows(loaded, variants, size, repeats)
+        modes = [m for m in MODES if m in figures]
+        if modes:
+            rows += mode_rows(loaded, settings, variants, repeats, modes)
+        if "dream" in figures:
+            rows += dream_rows(settings, variants, repeats, dream_frames)
+        if "animate" in figures:
+            rows += animate_rows(settings, variants, repeats, animate_frames)
     return rows
 
 
@@ -114,13 +139,16 @@ def conversion_rows(settings: dict[tuple[str, str], ImageSettings], variants: li
 
 
 def load_each(
-    settings: dict[tuple[str, str], ImageSettings],
+    settings: dict[tuple[str, str], ImageSettings], measure_memory: bool
 ) -> tuple[dict[tuple[str, str], models.Model], dict[tuple[str, str], float]]:
-    """Every variant loaded, one after the other, and the memory each holds after a txt2img (empty off Linux)."""
+    """Every variant loaded, one after the other, and (measure_memory) the memory each holds after a txt2img
+    (empty off Linux)."""
     loaded, held = {}, {}
     for variant, model_settings in settings.items():
         before = resident_mb()
         loaded[variant] = model = model_for(model_settings)
+        if not measure_memory:
+            continue
         image_maker(prepare_mode(model, model_settings, "txt2img", None, None), model)()
         after = resident_mb()
         if before is not None and after is not None:
@@ -200,9 +228,10 @@ def mode_rows(
     settings: dict[tuple[str, str], ImageSettings],
     variants: list[tuple[str, str]],
     repeats: int,
+    modes: list[str],
 ) -> list[dict]:
-    """s per image of txt2img, img2img and inpaint, the same settings and inputs for every variant, and
-    how far each variant's txt2img picture is from PyTorch fp32's (same seed)."""
+    """s per image of each of `modes`, the same settings and inputs for every variant, and how far each
+    variant's txt2img picture is from PyTorch fp32's (same seed). That picture's run is txt2img's warm-up."""
     pictures = {v: np.asarray(run(Job("txt2img", s, write=False)).images[0], np.float32) for v, s in settings.items()}
     rows = [
         figure(
@@ -214,9 +243,9 @@ def mode_rows(
     ]
     init = Image.fromarray(pictures[BASELINE].astype(np.uint8))
     mask = right_half(init.size)
-    for mode in ("txt2img", "img2img", "inpaint"):
+    for mode in modes:
         makers = {v: image_maker(prepare_mode(loaded[v], settings[v], mode, init, mask), loaded[v]) for v in settings}
-        for make in makers.values():
+        for make in makers.values() if mode != "txt2img" else ():
             make()  # warm-up: a new shape compiles on OpenVINO
         seconds = in_turns(makers, repeats)
         rows += [

@@ -20,7 +20,7 @@ from ..devices import resolve_device
 from ..errors import SdplayError
 from ..settings import ImageSettings
 from .animate import bench_animate
-from .backends import bench_backends, label, parse_variants
+from .backends import bench_backends, check_figures, label, parse_variants
 from .dream import bench_dream
 from .images import bench_images
 from .random_models import ARCHITECTURES, save_random_depth_model, save_random_pipeline, save_random_tiny_vae
@@ -53,18 +53,23 @@ def run_bench(
     depth_model: str = "none",
     on_section: Callable[[dict[str, Any]], None] | None = None,
     backends: list[str] | None = None,
+    figures: list[str] | None = None,
 ) -> dict[str, Any]:
     """Measure every section on one model; `model` may be `random:sd15` (or `random:sd15-turbo`) for
     SD 1.5's architecture with random weights, `tiny_vae` `random` for TAESD's and `depth_model`
     `random` for Depth Anything V2 Small's. `on_section` gets the report so far after each section
     (images, dream, animate): a run cut short keeps what it finished. `backends` (e.g. `openvino`,
-    `pytorch:bf16`) measures those CPU backends beside PyTorch fp32 instead (bench/backends.py)."""
+    `pytorch:bf16`) measures those CPU backends beside PyTorch fp32 instead (bench/backends.py), `figures`
+    only those groups of its figures."""
     # a device that is not there is an error before minutes of building models, and so are a depth
     # folder that is not there and a backend that cannot run here
     if resolve_device(device).type != "cpu" and backends:
         raise SdplayError("--backend compares backends on the CPU; add --device cpu")
     check_depth_spec(depth_model)
     variants = parse_variants(backends, dtype) if backends else []
+    chosen = check_figures(figures)
+    if figures and not variants:
+        raise SdplayError("--figures picks figures of --backend; add --backend")
     with tempfile.TemporaryDirectory() as scratch:
         if model.startswith("random:"):
             arch = model.split(":", 1)[1]
@@ -99,12 +104,13 @@ def run_bench(
             "repeats": repeats,
             "depth_model": depth_model,
             "backends": [label(v) for v in variants],
+            "figure_groups": list(chosen) if variants else [],
             "settings": {"steps": steps, "size": size, "compile": compile, "tiny_vae": tiny_vae_label, "naive": naive},
             "seconds": 0.0,
             "figures": [],
         }
         sections = (
-            (lambda: bench_backends(base, variants, repeats),)
+            (lambda: bench_backends(base, variants, repeats, chosen),)
             if variants
             else (
                 lambda: bench_images(base, repeats, naive),
