@@ -176,6 +176,17 @@ def test_listing_and_input_errors_import_no_model_library(args, code, tmp_path) 
     assert imported == set(), f"sdplay {' '.join(args)} imported {sorted(imported)}"  # each costs seconds
 
 
+@pytest.mark.skipif(not torch_sees_no_gpu(), reason="a GPU is possible here")
+@pytest.mark.parametrize(
+    "args",
+    [["info", "--device", "cuda"], ["txt2img", "x", "--device", "gpu"], ["dream", "a", "--device", "mps"]],
+)
+def test_a_gpu_that_is_not_here_is_refused_before_torch_is_imported(args, tmp_path) -> None:
+    exit_code, imported, stderr = modules_imported_by(args, tmp_path)
+    assert exit_code == 2 and stderr.startswith("error: --device") and stderr.count("\n") == 1, stderr
+    assert imported == set()
+
+
 def test_info_imports_only_what_it_reports_on(tmp_path) -> None:
     exit_code, imported, stderr = modules_imported_by(["info"], tmp_path)
     assert exit_code == 0, stderr

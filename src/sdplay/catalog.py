@@ -71,7 +71,7 @@ def _torch_device(name: str) -> tuple[str, int, str | None]:
     when the device is a CUDA GPU."""
     from .devices import resolve_device
 
-    chosen = resolve_device(name)
+    chosen = resolve_device(name)  # a GPU that is certainly not here is refused before torch's import
     import torch
 
     gpu = None

@@ -43,9 +43,25 @@ def check_dtype_name(name: str | None) -> str:
     return name
 
 
+def check_device_here(name: str | None) -> str:
+    """The device name as resolve_device takes it (`gpu` is `cuda`), or the error that it is not here where that
+    is certain without importing torch (a second or two), so that the mistake fails at once."""
+    name = check_device_name(name)
+    name = "cuda" if name == "gpu" else name
+    if name not in ("auto", "cpu") and torch_sees_no_gpu():
+        raise _not_here(name)
+    return name
+
+
+def _not_here(name: str) -> SdplayError:
+    if name == "mps":
+        return SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
+    return SdplayError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn `auto|cpu|cuda|gpu|mps` (or `cuda:N`) into a device that exists here."""
-    name = check_device_name(name)
+    name = check_device_here(name)
     import torch
 
     if name == "auto":
@@ -54,17 +70,11 @@ def resolve_device(name: str = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "gpu":
-        name = "cuda"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SdplayError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
-        return torch.device(name)
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
-        return torch.device("mps")
-    return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not (torch.backends.mps.is_available() if name == "mps" else torch.cuda.is_available()):
+        raise _not_here(name)
+    return torch.device(name)
 
 
 def torch_sees_no_gpu() -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..devices import check_device_here
 from ..errors import SdplayError
 from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
@@ -117,6 +118,7 @@ class _RunState:
         elif job.write:
             check_output_root(job.outdir)
         inputs = read_inputs(job.mode, settings, job.given)  # before torch's import: a wrong file fails in a moment
+        check_device_here(settings.device)  # a GPU that is not here, too
         cancel.check()
         from ..models import load_model
 
