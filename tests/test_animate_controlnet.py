@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sdplay.animate.control import FrameControls, fit_to, read_unit_pictures
+from sdplay.animate.control import FrameControls, fit_to
+from sdplay.animate.inputs import read_animation_inputs
 from sdplay.animate.settings import AnimationSettings
 from sdplay.controlnet import preprocess
 from sdplay.depth import DepthEstimator
@@ -95,7 +96,7 @@ def test_each_frame_gets_its_own_video_frame_a_picture_serves_all_and_a_short_vi
         cn_1_enabled=True, cn_1_module="canny", cn_1_model="./m", cn_1_vid_path=str(moving_video),
         cn_2_enabled=True, cn_2_module="none", cn_2_model="./m", cn_2_vid_path=str(picture),
     )  # fmt: skip
-    pictures = read_unit_pictures(settings)
+    pictures = read_animation_inputs(settings).controls
     assert [len(pictures[1]), len(pictures[2])] == [4, 1]
     with caplog.at_level(logging.WARNING, logger="sdplay"):
         controls = FrameControls(settings, pictures, FLAT)

@@ -75,15 +75,15 @@ def test_a_video_and_a_colour_picture_by_url(tiny_model, served, tmp_path) -> No
 
 
 def test_a_controlnet_video_by_url(tiny_model, served, tmp_path) -> None:
-    from sdplay.animate.control import read_unit_pictures
+    from sdplay.animate.inputs import read_animation_inputs
 
     base, site = served
     write_video([np.full((64, 64, 3), 40 * n, np.uint8) for n in range(3)], site / "pose.mp4", fps=3)
     unit = {"cn_1_enabled": True, "cn_1_module": "none", "cn_1_model": "./m", "cn_1_vid_path": f"{base}/pose.mp4"}
-    pictures = read_unit_pictures(small(tiny_model, max_frames=3, **unit))[1]
+    pictures = read_animation_inputs(small(tiny_model, max_frames=3, **unit)).controls[1]
     assert np.allclose([np.asarray(p).mean() for p in pictures], [0, 40, 80], atol=3)  # mp4 is lossy
     with pytest.raises(SdplayError, match=r"cn_1_vid_path: cannot download .*/gone.mp4: HTTP 404"):
-        read_unit_pictures(small(tiny_model, **{**unit, "cn_1_vid_path": f"{base}/gone.mp4"}))
+        read_animation_inputs(small(tiny_model, **{**unit, "cn_1_vid_path": f"{base}/gone.mp4"}))
 
 
 @pytest.mark.parametrize(

@@ -18,39 +18,42 @@ def cached_models() -> list[tuple[str, int]]:
 
 
 def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str, str]:
-    """What sdplay would run on; library versions come from their package metadata, so only torch
-    (to find the device) is imported."""
+    """What sdplay would run on. Library versions come from their package metadata, and the CPU's facts from
+    the system, so torch is imported only where a GPU is possible (to find the device)."""
     from importlib.metadata import version
 
     from . import __version__
     from .backends import describe_openvino
     from .devices import (
         BF16_FROM_PARAMETERS,
+        check_device_name,
         check_dtype_name,
         cpu_has_native_bf16,
-        dtype_name,
-        resolve_device,
-        resolve_dtype,
+        cpu_threads,
+        dtype_choice,
+        torch_sees_no_gpu,
     )
     from .specs import default_model_spec
 
-    check_dtype_name(dtype)  # a typo is reported before torch's import (resolve_device checks its own)
-    chosen = resolve_device(device)
-    import torch
-
+    check_dtype_name(dtype)  # a typo is reported before anything is looked at
+    name = check_device_name(device)
+    if name == "cpu" or (name == "auto" and torch_sees_no_gpu()):
+        chosen, threads, gpu = "cpu", cpu_threads(), None
+    else:
+        chosen, threads, gpu = _torch_device(name)
     info = {
         "sdplay": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": version("torch"),
         "diffusers": version("diffusers"),
         "transformers": version("transformers"),
-        "device": str(chosen),
-        "dtype": dtype_name(resolve_dtype(dtype, chosen)),
-        "cpu threads": str(torch.get_num_threads()),
+        "device": chosen,
+        "dtype": dtype_choice(dtype, chosen.partition(":")[0]),
+        "cpu threads": str(threads),
         "default model": default_model_spec(),
         "hf token": "set" if os.environ.get("HF_TOKEN") else "from the cached login, if any",
     }
-    if chosen.type == "cpu":
+    if chosen == "cpu":
         native = cpu_has_native_bf16()
         if native and check_dtype_name(dtype) == "auto":
             from_size = f"UNets of {BF16_FROM_PARAMETERS // 10**6} M parameters or more"
@@ -58,7 +61,21 @@ def describe_environment(device: str = "auto", dtype: str = "auto") -> dict[str,
         native_message = "native: SD-size models run in bf16 about 2x faster; 3D depth runs in bf16"
         info["cpu bf16"] = native_message if native else "not native"
         info["openvino"] = describe_openvino()
+    if gpu is not None:
+        info["gpu"] = gpu
+    return info
+
+
+def _torch_device(name: str) -> tuple[str, int, str | None]:
+    """The device torch finds for `name`, the threads it computes with on the CPU, and the GPU's name and memory
+    when the device is a CUDA GPU."""
+    from .devices import resolve_device
+
+    chosen = resolve_device(name)  # a GPU that is certainly not here is refused before torch's import
+    import torch
+
+    gpu = None
     if chosen.type == "cuda":
         props = torch.cuda.get_device_properties(chosen)
-        info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
-    return info
+        gpu = f"{props.name}, {props.total_memory / 2**30:.1f} GiB"
+    return str(chosen), torch.get_num_threads(), gpu

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import SdplayError, import_extra
+from .inputs import load_image
 
 if TYPE_CHECKING:
     from .depth import DepthEstimator
@@ -53,18 +54,8 @@ def parse_control(text: str) -> Control:
     return Control(kind, match.group("image"), weight)
 
 
-def read_control_images(settings: Any) -> None:
-    """Open every control image before the model loads, so that a wrong file fails fast."""
-    from .images import load_image
-
-    for text in settings.control:
-        load_image(parse_control(text).image, "control image")
-
-
 def control_map(control: Control, size: tuple[int, int], depth: DepthEstimator | None = None) -> Image.Image:
     """The control image read, sized like the picture and preprocessed (`depth`: the depth preprocessor's model)."""
-    from .images import load_image
-
     image = load_image(control.image, "control image")
     if image.size != size:
         log.warning("control image %s resized from %dx%d to %dx%d", control.image, *image.size, *size)

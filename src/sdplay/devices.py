@@ -7,7 +7,11 @@ so `--dtype auto` takes bf16 there for SD-size UNets and fp32 for small ones (`c
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import SdplayError
@@ -18,6 +22,9 @@ if TYPE_CHECKING:
 # torch is imported by the functions that need it: settings check these names before anything loads
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "gpu", "mps")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # our names -> torch's
+GPU_DRIVERS = (Path("/proc/driver/nvidia"), Path("/dev/kfd"))  # NVIDIA's and AMD's kernel drivers on Linux
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16_FLAGS = {"flags": {"avx512_bf16", "amx_bf16"}, "features": {"bf16"}}  # x86 and aarch64 cpuinfo lines
 
 
 def check_device_name(name: str | None) -> str:
@@ -36,9 +43,25 @@ def check_dtype_name(name: str | None) -> str:
     return name
 
 
+def check_device_here(name: str | None) -> str:
+    """The device name as resolve_device takes it (`gpu` is `cuda`), or the error that it is not here where that
+    is certain without importing torch (a second or two), so that the mistake fails at once."""
+    name = check_device_name(name)
+    name = "cuda" if name == "gpu" else name
+    if name not in ("auto", "cpu") and torch_sees_no_gpu():
+        raise _not_here(name)
+    return name
+
+
+def _not_here(name: str) -> SdplayError:
+    if name == "mps":
+        return SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
+    return SdplayError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn `auto|cpu|cuda|gpu|mps` (or `cuda:N`) into a device that exists here."""
-    name = check_device_name(name)
+    name = check_device_here(name)
     import torch
 
     if name == "auto":
@@ -47,28 +70,37 @@ def resolve_device(name: str = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "gpu":
-        name = "cuda"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SdplayError(f"--device {name} was asked for but no CUDA GPU is available; use --device cpu")
-        return torch.device(name)
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise SdplayError("--device mps was asked for but Apple MPS is not available; use --device cpu")
-        return torch.device("mps")
-    return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if not (torch.backends.mps.is_available() if name == "mps" else torch.cuda.is_available()):
+        raise _not_here(name)
+    return torch.device(name)
+
+
+def torch_sees_no_gpu() -> bool:
+    """Whether torch certainly finds no GPU here, decided without importing it (that takes a second or two):
+    the installed torch is a CPU-only build, or on Linux neither NVIDIA's nor AMD's GPU driver is loaded."""
+    if version("torch").endswith("+cpu"):
+        return True
+    return sys.platform.startswith("linux") and not any(driver.exists() for driver in GPU_DRIVERS)
+
+
+def dtype_choice(name: str, device_type: str) -> str:
+    """Our dtype name that `name` means on a device of this type: `auto` is fp16 on CUDA and MPS (what SD
+    checkpoints are published in) and fp32 on the CPU, where a loaded model's size may then ask for bf16
+    (`cpu_auto_dtype`)."""
+    name = check_dtype_name(name)
+    if name == "auto":
+        return "fp16" if device_type in ("cuda", "mps") else "fp32"
+    return name
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto` is fp16 on CUDA and MPS (what SD checkpoints are published in) and fp32 on the CPU,
-    where a loaded model's size may then ask for bf16 (`cpu_auto_dtype`)."""
-    name = check_dtype_name(name)
+    """The torch dtype of `dtype_choice`."""
+    choice = dtype_choice(name, device.type)
     import torch
 
-    if name == "auto":
-        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
-    return getattr(torch, DTYPES[name])
+    return getattr(torch, DTYPES[choice])
 
 
 BF16_FROM_PARAMETERS = 100_000_000  # UNet parameters from which `--dtype auto` computes in bf16 on the CPU
@@ -88,10 +120,29 @@ def cpu_auto_dtype(unet_parameters: int) -> torch.dtype:
 
 
 def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: bf16 matmuls run at up to twice the fp32 rate instead of being emulated."""
-    import torch
+    """AVX512-BF16 or AMX (BF16 on Arm): bf16 matmuls run at up to twice the fp32 rate instead of being emulated.
 
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    Read from /proc/cpuinfo, without torch; where it cannot be read, torch's oneDNN check (which also says
+    yes on AVX512 CPUs without bf16 instructions) decides."""
+    try:
+        native = native_bf16_in_cpuinfo(CPUINFO.read_text())
+    except OSError:
+        native = None
+    if native is None:
+        import torch
+
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return native
+
+
+def native_bf16_in_cpuinfo(text: str) -> bool | None:
+    """Whether /proc/cpuinfo's text lists a native bf16 instruction set; None where it lists no CPU flags."""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        wanted = NATIVE_BF16_FLAGS.get(name.strip().lower())
+        if wanted is not None:
+            return bool(wanted & set(value.split()))
+    return None
 
 
 def depth_dtype(requested: str, device: torch.device, model_dtype: torch.dtype) -> torch.dtype:
@@ -109,18 +160,22 @@ def dtype_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in DTYPES.items()}[str(dtype).removeprefix("torch.")]
 
 
-def use_all_cores() -> None:
-    """Let torch use every core on the CPU (its default can be lower inside containers),
-    unless the user chose a thread count with OMP_NUM_THREADS."""
-    import os
+def cpu_threads() -> int:
+    """The threads a run computes with on the CPU: OMP_NUM_THREADS when it is set to a number (torch reads it),
+    else every core this process may use."""
+    chosen = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
+
+def use_all_cores() -> None:
+    """Let torch use the threads `cpu_threads` names: its default can be lower inside containers."""
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS"):
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if torch.get_num_threads() < cores:
-        torch.set_num_threads(cores)
+    threads = cpu_threads()
+    if torch.get_num_threads() < threads:
+        torch.set_num_threads(threads)
 
 
 def default_batch_size(device: torch.device, pixels: int, limit: bool = False) -> int:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .controlnet import controls_for, read_control_images
-from .errors import SdplayError, out_of_memory_as_user_error
+from .controlnet import controls_for
+from .errors import out_of_memory_as_user_error
 from .hires import HiresFix
 from .models import Model
 from .output import Picture, format_parameters
@@ -32,33 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sdplay")
 
 
-def load_image(path: str | Path, what: str = "image") -> Image.Image:
-    """Open an image file as RGB, or fail with one line saying which file and why."""
-    path = Path(path)
-    if not path.is_file():
-        raise SdplayError(f"{what} not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SdplayError(f"cannot read {what} {path}: not an image file or damaged") from exc
-
-
-def fit_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Resize a mask to the image size when only the scale differs; refuse a different shape."""
-    mask = mask.convert("L")
-    if mask.size == size:
-        return mask
-    ratio_mask, ratio_image = mask.size[0] / mask.size[1], size[0] / size[1]
-    if abs(ratio_mask / ratio_image - 1) > 0.02:
-        raise SdplayError(
-            f"mask is {mask.size[0]}x{mask.size[1]} but the image is {size[0]}x{size[1]}: "
-            "a different shape cannot be resized without distortion; make the mask the image's size"
-        )
-    log.warning("mask resized from %dx%d to %dx%d", *mask.size, *size)
-    return mask.resize(size, Image.Resampling.NEAREST)
-
-
 @dataclass(frozen=True)
 class PreparedRun:
     """Resolved settings plus the images they name, read and sized: everything a run needs."""
@@ -68,33 +40,15 @@ class PreparedRun:
     mask: Image.Image | None
 
 
-def read_inputs(
-    settings: ImageSettings, given: dict[str, Image.Image] | None = None
-) -> tuple[Image.Image | None, Image.Image | None]:
-    """The init image and mask a mode needs, read before loading a model so it fails fast.
-
-    `given` holds images passed in memory (Python API), used instead of reading their paths.
-    """
-    given = given or {}
-    read_control_images(settings)
-    if settings.mode == "txt2img":
-        return None, None
-    init = given["init"].convert("RGB") if "init" in given else load_image(settings.init, "init image")
-    if settings.mode != "inpaint":
-        return init, None
-    mask = given["mask"] if "mask" in given else load_image(settings.mask, "mask image")
-    return init, mask
-
-
 def prepare(
-    settings: ImageSettings, model: Model, inputs: tuple[Image.Image | None, Image.Image | None] | None = None
+    settings: ImageSettings, model: Model, inputs: tuple[Image.Image | None, Image.Image | None]
 ) -> PreparedRun:
-    """Resolve the settings against the model and the init image; size the init image and mask."""
-    init, mask = inputs if inputs is not None else read_inputs(settings)
+    """Resolve the settings against the model and the init image; size the init image and its mask to the run.
+
+    `inputs`: the init image and its fitted mask (inputs.read_image_inputs)."""
+    init, mask = inputs
     resolved = settings.resolved(model, init.size if init else None)
     size = (resolved.width, resolved.height)
-    if mask is not None and init is not None:
-        mask = fit_mask(mask, init.size)
     if init is not None and init.size != size:
         init = init.resize(size, Image.Resampling.LANCZOS)
         mask = mask.resize(size, Image.Resampling.NEAREST) if mask is not None else None
@@ -201,11 +155,6 @@ class ImagesPlan:
 
 class ImagesMode:
     """txt2img, img2img and inpaint for the engine."""
-
-    def read_inputs(
-        self, settings: ImageSettings, given: dict[str, Image.Image]
-    ) -> tuple[Image.Image | None, Image.Image | None]:
-        return read_inputs(settings, given)
 
     def plan(self, settings: ImageSettings, model: Model, inputs: Any, job: Job) -> ImagesPlan:
         run = prepare(settings, model, inputs)

@@ -76,7 +76,7 @@ def parse_strength(answer: str) -> float:
 
 def parse_image_path(what: str) -> Callable[[str], str]:
     def parse(answer: str) -> str:
-        from .images import load_image
+        from .inputs import load_image
 
         if not answer:
             raise ValueError(f"give the path of the {what}")

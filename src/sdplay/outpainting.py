@@ -17,6 +17,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from .errors import SdplayError
+from .inputs import load_image
 from .settings import MIN_SIZE, ImageSettings, PathText, Settings
 
 IN_MEMORY = "<outpaint canvas>"  # what the inner inpaint settings name as init and mask
@@ -157,7 +158,6 @@ def run_outpaint(
 ) -> OutpaintRun:
     """Grow the picture, draw the new strips with the inpaint mode, write a new outpaint run folder."""
     from .engine import Job, run
-    from .images import load_image
     from .postprocess import ResultWriter, with_fields
 
     options = settings.options

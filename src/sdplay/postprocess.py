@@ -15,6 +15,7 @@ from typing import Any
 from PIL import Image
 
 from .errors import SdplayError
+from .inputs import load_image
 from .output import SETTINGS_FILE, format_parameters, new_run_dir, parse_parameters, save_frame, write_settings
 
 log = logging.getLogger("sdplay")
@@ -59,8 +60,6 @@ def read_source(path: str | Path) -> Source:
 
 
 def _read_image(path: Path) -> tuple[Image.Image, str | None]:
-    from .images import load_image
-
     image = load_image(path)
     try:
         with Image.open(path) as opened:

@@ -389,6 +389,12 @@ class ControlSettings(Settings):
 
         return {parse_control(text).kind for text in self.control}
 
+    def control_images(self) -> tuple[str, ...]:
+        """The picture each control reads, in order."""
+        from .controlnet import parse_control
+
+        return tuple(parse_control(text).image for text in self.control)
+
     def control_models(self) -> tuple[str, ...]:
         """One ControlNet model per control (one given for all is repeated)."""
         return self.control_model * (len(self.control) if len(self.control_model) == 1 else 1)

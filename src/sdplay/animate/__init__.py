@@ -5,8 +5,8 @@
     run = sdplay.animate(prompts={0: "a forest"}, zoom="0: (1.03)", max_frames=12, model="mini")
     print(run.video)
 
-settings.py (settings, Deforum import) -> renderer.py (one frame) -> frames.py (each mode's frames)
--> run.py (the engine's entry); nothing here touches tensors.
+settings.py (settings, Deforum import) -> inputs.py (the files they name) -> renderer.py (one frame)
+-> frames.py (each mode's frames) -> run.py (the engine's entry); nothing here touches tensors.
 """
 
 from __future__ import annotations

@@ -23,9 +23,6 @@ from PIL import Image, ImageOps
 
 from ..controlnet import CANNY_THRESHOLDS, preprocess
 from ..controlnet_names import controlnet_model_spec, preprocessor_of
-from ..downloads import local_file
-from ..errors import SdplayError
-from ..images import load_image
 from .settings import AnimationSettings
 
 if TYPE_CHECKING:
@@ -34,35 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sdplay")
 
 SCHEDULED = ("weight", "guidance_start", "guidance_end")  # each unit's schedules
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # a vid_path with these is one picture for every frame
-
-
-def read_unit_pictures(settings: AnimationSettings) -> dict[int, list[Image.Image]]:
-    """The pictures of each unit that reads a file (before any model loads, so a wrong file fails fast)."""
-    from ..video import read_video_frames
-
-    out = {}
-    files = settings.files_read()
-    for unit in settings.controlnet_units():
-        key = f"cn_{unit}_vid_path"
-        location = files.get(key)
-        if not location:
-            continue
-        path = local_file(location, key)  # an http(s) URL is downloaded once, as Deforum's files may name one
-        if not path.is_file():
-            raise SdplayError(f"{key}: file not found: {location}")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            out[unit] = [load_image(path, key)]
-            continue
-        if settings.animation_mode == "Video Input":
-            end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
-            frames = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
-        else:
-            frames = read_video_frames(path, 1, 0, settings.max_frames)
-        if not frames:
-            raise SdplayError(f"{key}: no frames in {location} for this animation")
-        out[unit] = frames
-    return out
 
 
 def fit_to(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:

@@ -113,7 +113,7 @@ class Renderer:
         token: str | None = None,
         control_pictures: dict[int, list[Image.Image]] | None = None,
     ) -> None:
-        """`control_pictures`: the pictures of the ControlNet units that read a file (read_unit_pictures)."""
+        """`control_pictures`: the pictures of the ControlNet units that read a file (AnimationInputs.controls)."""
         self.settings, self.model = settings, model
         self.steps_reporter: StepReporter | None = None  # set by the engine's run for progress, previews, cancel
         self.device = model.device

@@ -1,23 +1,18 @@
-"""Animate for the engine: read the inputs, resolve the settings against the model, hand over the frames."""
+"""Animate for the engine: resolve the settings against the model and the files read (inputs.py), hand over frames."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 
-from ..downloads import is_url, local_file
 from ..engine.modes import Split, VideoSpec
-from ..errors import SdplayError
-from ..flow import import_cv2
-from ..images import load_image
 from ..output import Picture
-from .control import read_unit_pictures
 from .frames import frames_from
+from .inputs import AnimationInputs
 from .renderer import KEYS_FOLDER, Frame, Renderer, to_pil
 from .settings import AnimationSettings
 
@@ -31,43 +26,6 @@ log = logging.getLogger("sdplay")
 
 VIDEO_NAME = "animation"
 DEPTH_FOLDER = "depth"
-
-
-@dataclass(frozen=True)
-class AnimationInputs:
-    """The files the settings name, read before any model loads so mistakes fail fast."""
-
-    init: Image.Image | None = None
-    video: list[Image.Image] = field(default_factory=list)
-    color_image: Image.Image | None = None  # the reference of color_coherence: Image
-    controls: dict[int, list[Image.Image]] = field(default_factory=dict)  # ControlNet unit -> its pictures
-
-
-def read_animation_inputs(settings: AnimationSettings) -> AnimationInputs:
-    """The init picture, video frames and colour picture the settings name (http(s) URLs downloaded)."""
-    for key in ("optical_flow_cadence", "optical_flow_redo_generation"):
-        if getattr(settings, key) != "None":
-            import_cv2(key)  # before any model loads
-    files = settings.files_read()
-    init = _picture(files["init_image"], "init_image") if "init_image" in files else None
-    video: list[Image.Image] = []
-    if "video_init_path" in files:
-        from ..video import read_video_frames
-
-        end = None if settings.extract_to_frame < 0 else settings.extract_to_frame + 1
-        path = local_file(files["video_init_path"] or "", "video_init_path")
-        video = read_video_frames(path, settings.extract_nth_frame, settings.extract_from_frame, end)
-        if not video:
-            raise SdplayError(f"video_init_path: no frames in {settings.video_init_path} for the extract_* range")
-    color_image = None
-    if "color_coherence_image_path" in files:
-        color_image = _picture(files["color_coherence_image_path"], "color_coherence_image_path")
-    return AnimationInputs(init, video, color_image, read_unit_pictures(settings))
-
-
-def _picture(location: str | None, key: str) -> Image.Image:
-    what = f"{key} {location}" if is_url(location or "") else key
-    return load_image(local_file(location or "", key), what)
 
 
 def resolve(settings: AnimationSettings, model: Model, inputs: AnimationInputs) -> AnimationSettings:
@@ -132,9 +90,6 @@ class AnimationPlan:
 
 
 class AnimationMode:
-    def read_inputs(self, settings: AnimationSettings, given: dict[str, Any]) -> AnimationInputs:
-        return read_animation_inputs(settings)
-
     def plan(self, settings: AnimationSettings, model: Model, inputs: AnimationInputs, job: Job) -> AnimationPlan:
         resolved = resolve(settings, model, inputs)
         # before the folder: a missing depth model or ControlNet leaves none

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SdplayError
+from ..errors import SdplayError, import_extra
 
 if TYPE_CHECKING:
     import torch
@@ -22,6 +23,8 @@ log = logging.getLogger("sdplay")
 BACKENDS = ("auto", "pytorch", "openvino")
 OPENVINO_DTYPES = ("auto", "fp32", "bf16")  # auto = OpenVINO's own pick for the CPU (bf16 where native)
 INSTALL_HINT = "pip install 'sdplay[openvino]'"
+
+_core: Any = None
 
 
 def check_backend_name(name: str | None) -> str:
@@ -83,10 +86,24 @@ def run_on_backend(
     return backend
 
 
+def import_openvino() -> Any:
+    """The openvino module, or the one-line way to install it."""
+    return import_extra("openvino", f"--backend openvino needs OpenVINO: {INSTALL_HINT}")
+
+
+def core() -> Any:
+    """OpenVINO's runtime, made once: it reads and compiles the converted models, and knows the CPU."""
+    global _core
+    if _core is None:
+        _core = import_openvino().Core()
+    return _core
+
+
 def describe_openvino() -> str:
-    """What `--backend openvino` would use here, for `sdplay info`."""
+    """The OpenVINO version and what `--backend openvino` would compute in here, for `sdplay info`
+    (imports openvino, not torch)."""
     if not openvino_installed():
         return f"not installed ({INSTALL_HINT})"
-    from .openvino import describe
-
-    return describe()
+    cpu = core().get_property("CPU", "FULL_DEVICE_NAME")
+    precision = str(core().get_property("CPU", "INFERENCE_PRECISION_HINT")).split("'")[-2]
+    return f"{version('openvino')} on {cpu}; --backend openvino computes in {precision} (--dtype fp32 for f32)"

@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from ..errors import SdplayError, import_extra
+from ..errors import SdplayError
+from . import core, import_openvino
 
 log = logging.getLogger("sdplay")
 
@@ -38,22 +39,6 @@ CONVERTER_VERSION = 1  # bump when the traced wrappers below change: earlier con
 SHAPES_KEPT = 3  # compiled shapes kept per component: each compiled model holds its own copy of the weights
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}  # --dtype -> OpenVINO's inference precision hint
 LIBRARIES = ("openvino", "torch", "diffusers", "transformers")
-
-_core: Any = None
-
-
-def openvino() -> Any:
-    """The openvino module, or the one-line way to install it."""
-    from . import INSTALL_HINT
-
-    return import_extra("openvino", f"--backend openvino needs OpenVINO: {INSTALL_HINT}")
-
-
-def core() -> Any:
-    global _core
-    if _core is None:
-        _core = openvino().Core()
-    return _core
 
 
 def cache_root() -> Path:
@@ -63,13 +48,6 @@ def cache_root() -> Path:
         or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdplay"
     )
     return Path(base) / "openvino"
-
-
-def describe() -> str:
-    """The OpenVINO version and what it would compute in here, for `sdplay info`."""
-    cpu = core().get_property("CPU", "FULL_DEVICE_NAME")
-    precision = str(core().get_property("CPU", "INFERENCE_PRECISION_HINT")).split("'")[-2]
-    return f"{version('openvino')} on {cpu}; --backend openvino computes in {precision} (--dtype fp32 for f32)"
 
 
 class Compiled:
@@ -310,7 +288,7 @@ def _later(function: Callable[..., None], *args: Any) -> Callable[[], None]:
 
 def convert(module: Any, component: str, model_name: str, folder: Path, config: dict[str, Any]) -> Compiled:
     """The component as OpenVINO will run it, converted now into `folder` or read from there."""
-    ov = openvino()
+    ov = import_openvino()
     path = folder / "model.xml"
     if not path.exists():
         log.info("converting %s's %s for OpenVINO (once per model; SD 1.5's UNet takes minutes)", model_name, component)
@@ -344,7 +322,7 @@ def failing_as(model_name: str, component: str) -> Iterator[None]:
 def _save(model: Any, folder: Path) -> None:
     """Write the converted model beside its final place, then rename it there (never half-written),
     and remove the stale conversions of the same component (other weights or library versions)."""
-    ov = openvino()
+    ov = import_openvino()
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)

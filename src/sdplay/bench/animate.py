@@ -23,8 +23,9 @@ import numpy as np
 import torch
 
 from ..animate.frames import frames_from
+from ..animate.inputs import read_animation_inputs
 from ..animate.renderer import FrameRequest, Renderer, from_pil, to_pil
-from ..animate.run import read_animation_inputs, resolve
+from ..animate.run import resolve
 from ..animate.settings import AnimationSettings
 from ..api import model_for
 from ..depth import DepthEstimator

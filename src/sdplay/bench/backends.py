@@ -26,8 +26,9 @@ import torch
 from PIL import Image
 
 from .. import models
+from ..animate.inputs import read_animation_inputs
 from ..animate.renderer import Renderer
-from ..animate.run import read_animation_inputs, resolve
+from ..animate.run import resolve
 from ..api import model_for
 from ..backends import choose_backend
 from ..devices import check_dtype_name, default_batch_size

@@ -1,18 +1,17 @@
-"""Planning a walk: read its images and audio, then encode each key point once into a WalkPlan."""
+"""Planning a walk: encode each key point once into a WalkPlan, from the settings and the files read (inputs.py)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import SdplayError
 from ..schedulers import sampler_name_of
 from ..weighting import encode_weighted
+from .inputs import AUDIO_SAMPLE_RATE, DreamInputs
 from .scheduler import fresh_scheduler, start_timestep
 from .settings import DreamSettings
 from .walk import WalkPlan, audio_speeds, frame_positions, key_point_value
@@ -21,37 +20,6 @@ if TYPE_CHECKING:
     from ..models import Model
 
 log = logging.getLogger("sdplay")
-
-AUDIO_SAMPLE_RATE = 22050
-
-
-@dataclass(frozen=True)
-class DreamInputs:
-    """What the settings name, read before any model loads so mistakes fail fast."""
-
-    images: list[Image.Image] = field(default_factory=list)
-    audio: np.ndarray | None = None
-
-    @property
-    def image_size(self) -> tuple[int, int] | None:
-        return self.images[0].size if self.images else None
-
-    def audio_frames(self, fps: float) -> int | None:
-        if self.audio is None:
-            return None
-        return int(round(len(self.audio) / AUDIO_SAMPLE_RATE * fps))
-
-
-def read_dream_inputs(settings: DreamSettings) -> DreamInputs:
-    """Open the key point images and decode the audio, before the model loads."""
-    from ..controlnet import read_control_images
-    from ..images import load_image
-    from ..video import read_audio
-
-    read_control_images(settings)
-    images = [load_image(path, "key point image (--image)") for path in settings.images]
-    audio = read_audio(settings.audio, AUDIO_SAMPLE_RATE) if settings.audio else None
-    return DreamInputs(images, audio)
 
 
 def plan_walk(settings: DreamSettings, model: Model, inputs: DreamInputs) -> WalkPlan:

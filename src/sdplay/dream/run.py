@@ -1,4 +1,4 @@
-"""Dream for the engine: read the inputs, plan the walk against the model, hand over its frames."""
+"""Dream for the engine: plan the walk against the model and the files read (inputs.py), hand over its frames."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from ..controlnet import controls_for
 from ..engine.modes import Split, VideoSpec
 from ..output import Picture
 from .denoise import iter_frames
-from .plan import DreamInputs, plan_walk, read_dream_inputs
+from .inputs import DreamInputs
+from .plan import plan_walk
 from .settings import DreamSettings
 
 if TYPE_CHECKING:
@@ -44,9 +45,6 @@ class DreamPlan:
 
 
 class DreamMode:
-    def read_inputs(self, settings: DreamSettings, given: dict[str, Any]) -> DreamInputs:
-        return read_dream_inputs(settings)
-
     def plan(self, settings: DreamSettings, model: Model, inputs: DreamInputs, job: Job) -> DreamPlan:
         resolved = settings.resolved(model, inputs.image_size, inputs.audio_frames(settings.fps))
         controls = None

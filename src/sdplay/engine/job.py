@@ -11,7 +11,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import SdplayError
-from .modes import MODE_NAMES, settings_class
+from .modes import MODE_NAMES, pictures_given, settings_class
 
 LAYOUTS = ("runs", "classic")
 
@@ -60,6 +60,9 @@ class Job:
             raise SdplayError(f"nothing to run: give {self.mode} settings or a run folder to resume")
         if self.settings is not None and not isinstance(self.settings, settings_class(self.mode)):
             raise SdplayError(f"the settings given are not {self.mode} settings")
+        unknown = sorted(set(self.given) - set(pictures_given(self.mode)))
+        if unknown:
+            raise SdplayError(f"{self.mode} takes no {' or '.join(unknown)} picture in memory")
         if self.resume is not None and self.mode in ("txt2img", "img2img", "inpaint"):
             raise SdplayError("only dream and animate runs resume; an image run is complete or has every image it made")
         if self.frames is not None:

@@ -1,31 +1,45 @@
 """Which code runs each mode, found by name; imported only when a job of that mode runs.
 
-A mode gives the engine two things: `read_inputs(settings, given)` (files the settings name,
-read before any model loads so mistakes fail fast) and `plan(settings, model, inputs, job)`,
-which resolves the settings against the model and returns a Plan. The engine does the rest:
-run folder, frame writers, events, cancel, resume and the video.
+A mode gives the engine three things: its settings class, its input reader (the files the settings
+name, read before torch or any model loads so mistakes fail in a moment) and `plan(settings, model,
+inputs, job)`, which resolves the settings against the model and returns a Plan. The engine does the
+rest: run folder, frame writers, events, cancel, resume and the video.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from ..models import Model
     from ..output import Picture, RunFolder
     from .job import Job
     from .steps import StepReporter
 
-# mode -> (module of its engine entry, module:class of its settings); settings import no torch
+
+class _Code(NamedTuple):
+    """Where a mode's code lives: `engine` imports torch; `settings` and `inputs` import no torch."""
+
+    engine: str  # module with the mode's ENGINE_MODE
+    settings: str  # module:class
+    inputs: str  # module:function(settings, **given) -> what plan() takes as inputs
+    given: tuple[str, ...] = ()  # the pictures a job may pass in memory instead of files (Python API)
+
+
+_IMAGES = _Code("sdplay.images", "sdplay.settings:ImageSettings", "sdplay.inputs:read_image_inputs", ("init", "mask"))
 _MODES = {
-    "txt2img": ("sdplay.images", "sdplay.settings:ImageSettings"),
-    "img2img": ("sdplay.images", "sdplay.settings:ImageSettings"),
-    "inpaint": ("sdplay.images", "sdplay.settings:ImageSettings"),
-    "dream": ("sdplay.dream.run", "sdplay.dream.settings:DreamSettings"),
-    "animate": ("sdplay.animate.run", "sdplay.animate.settings:AnimationSettings"),
+    "txt2img": _IMAGES,
+    "img2img": _IMAGES,
+    "inpaint": _IMAGES,
+    "dream": _Code("sdplay.dream.run", "sdplay.dream.settings:DreamSettings", "sdplay.dream.inputs:read_dream_inputs"),
+    "animate": _Code(
+        "sdplay.animate.run", "sdplay.animate.settings:AnimationSettings", "sdplay.animate.inputs:read_animation_inputs"
+    ),
 }
 MODE_NAMES = tuple(_MODES)
 
@@ -84,15 +98,27 @@ class Plan(Protocol):
 
 
 class Mode(Protocol):
-    def read_inputs(self, settings: Any, given: dict[str, Any]) -> Any: ...
-
     def plan(self, settings: Any, model: Model, inputs: Any, job: Job) -> Plan: ...
 
 
-def settings_class(mode: str) -> type:
-    module, name = _MODES[mode][1].split(":")
+def _named(where: str) -> Any:
+    module, name = where.split(":")
     return getattr(import_module(module), name)
 
 
+def settings_class(mode: str) -> type:
+    return _named(_MODES[mode].settings)
+
+
+def pictures_given(mode: str) -> tuple[str, ...]:
+    """The names of the pictures a job of this mode may pass in memory instead of the files its settings name."""
+    return _MODES[mode].given
+
+
+def read_inputs(mode: str, settings: Any, given: Mapping[str, Image.Image]) -> Any:
+    """The files the settings name, read without importing torch; `given`: pictures passed in memory instead."""
+    return _named(_MODES[mode].inputs)(settings, **given)
+
+
 def mode_runner(mode: str) -> Mode:
-    return import_module(_MODES[mode][0]).ENGINE_MODE
+    return import_module(_MODES[mode].engine).ENGINE_MODE

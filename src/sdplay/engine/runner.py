@@ -1,6 +1,6 @@
 """The engine: runs any job the same way, whatever its mode and whoever started it.
 
-settings -> inputs read (fail fast) -> model -> plan (resolved settings) -> run folder ->
+settings -> inputs read (fail fast, before torch is imported) -> model -> plan (resolved settings) -> run folder ->
 pictures written as they are made on the writer pool -> videos, with events to every listener.
 Cancel stops within one denoising step and keeps every finished frame; `resume` continues a
 run folder and makes exactly the frames an unbroken run makes.
@@ -16,12 +16,13 @@ from typing import Any
 
 from PIL import Image
 
+from ..devices import check_device_here
 from ..errors import SdplayError
 from ..output import BackgroundWriter, ClassicFolder, KnownFrames, Picture, RunFolder, check_output_root
 from .control import CancelToken, JobCancelled
 from .events import Cancelled, Converting, Event, Failed, FileWritten, Finished, Listener, PictureMade, Started
 from .job import Job
-from .modes import Outline, Plan, mode_runner, settings_class
+from .modes import Outline, Plan, mode_runner, read_inputs, settings_class
 from .steps import StepReporter
 from .videos import check_videos, finish_videos
 
@@ -104,9 +105,7 @@ class _RunState:
         self.done = 0
 
     def run(self, cancel: CancelToken, previews: bool) -> RunResult:
-        from ..models import load_model
-
-        job, mode = self.job, mode_runner(self.job.mode)
+        job = self.job
         settings = job.settings
         folder: RunFolder | ClassicFolder | None = None
         if job.resume is not None:
@@ -118,8 +117,12 @@ class _RunState:
             settings = settings_class(job.mode).from_dict(recorded)
         elif job.write:
             check_output_root(job.outdir)
-        inputs = mode.read_inputs(settings, dict(job.given))
+        inputs = read_inputs(job.mode, settings, job.given)  # before torch's import: a wrong file fails in a moment
+        check_device_here(settings.device)  # a GPU that is not here, too
         cancel.check()
+        from ..models import load_model
+
+        mode = mode_runner(job.mode)
         model = load_model(
             settings.model,
             settings.load_options(job.token, job.local_only),
