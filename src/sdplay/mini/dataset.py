@@ -11,7 +11,7 @@ Bracketed parts are optional; when a caption leaves one out, that property is ra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -45,6 +45,7 @@ POSITIONS: dict[str, str] = {
 SMALL_RANGE = (24, 28)  # ~40% of the canvas
 LARGE_RANGE = (38, 42)  # ~65% of the canvas
 RANDOM_RANGE = (24, 42)  # size left out of the caption
+FREE_RANGE = (20, 120)  # free geometry: from below "small" to twice the canvas
 MARGIN = 2  # shapes keep this many pixels from the edge, so the border ring is always background
 SUPERSAMPLE = 4  # draw at 4x and box-filter down: exact anti-aliased edges
 
@@ -177,6 +178,15 @@ def random_scene(
     side = int(rng.integers(side_range[0], side_range[1] + 1))
     cx, cy = _centre_for(position_word, side, rng)
     return Scene(color, shape, background, size_word, position_word, side, cx, cy)
+
+
+def free_geometry(scene: Scene, rng: np.random.Generator) -> Scene:
+    """The same caption with the shape at any size in FREE_RANGE and its centre anywhere on the canvas, so it may
+    be cut by an edge or cover the picture: what a zoom, pan or warp makes of a picture. Shown to the UNet at low
+    noise only, it teaches img2img to keep such a picture instead of pulling it back to the sizes and places
+    the captions name, while generation from noise still settles size and place at high noise as named."""
+    side = int(rng.integers(FREE_RANGE[0], FREE_RANGE[1] + 1))
+    return replace(scene, side=side, cx=float(rng.uniform(0, SIZE)), cy=float(rng.uniform(0, SIZE)))
 
 
 def draw(scene: Scene) -> Image.Image:

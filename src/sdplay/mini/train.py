@@ -34,7 +34,9 @@ from sdplay.mini.dataset import (
     HELD_OUT,
     SEEN_TRIPLES,
     SIZE,
+    Scene,
     draw,
+    free_geometry,
     make_caption,
     random_scene,
     sample_batch,
@@ -363,6 +365,8 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
     noise_sched = DDPMScheduler.from_config(build_scheduler().config)
     alphas = noise_sched.alphas_cumprod.to(dev)
     scaling = vae.config.scaling_factor
+    latent_channels = vae.config.latent_channels
+    latent_side = SIZE // 2 ** (len(vae.config.block_out_channels) - 1)
     empty_ids = tokenizer([""], padding="max_length", max_length=MAX_LENGTH, return_tensors="pt").input_ids
     steps, t0 = args.unet_steps, time.time()
     with make_progress() as bar:
@@ -371,18 +375,24 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, args.unet_lr, args.warmup)
             rng = step_rng(args.seed, UNET_STAGE, step)
-            pixels, captions, _ = sample_batch(rng, args.unet_batch)
+            scenes = [random_scene(rng) for _ in range(args.unet_batch)]
             drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
             ids = tokenizer(
-                captions, padding="max_length", max_length=MAX_LENGTH, truncation=True, return_tensors="pt"
+                [s.caption for s in scenes],
+                padding="max_length",
+                max_length=MAX_LENGTH,
+                truncation=True,
+                return_tensors="pt",
             ).input_ids
             ids[torch.from_numpy(drop)] = empty_ids
+            noise = torch.randn((args.unet_batch, latent_channels, latent_side, latent_side), generator=gen).to(dev)
+            t = torch.randint(0, noise_sched.config.num_train_timesteps, (args.unet_batch,), generator=gen).to(dev)
+            if args.free_geometry_share > 0:
+                scenes = free_at_low_noise(scenes, t.cpu().numpy(), args, rng)
             with torch.inference_mode():
-                x = torch.from_numpy(to_tensor_range(pixels)).to(dev)
+                x = torch.from_numpy(to_tensor_range(np.stack([np.asarray(draw(s)) for s in scenes]))).to(dev)
                 latents = vae.encode(x).latent_dist.mean * scaling
             latents = latents.clone()
-            noise = torch.randn(latents.shape, generator=gen).to(dev)
-            t = torch.randint(0, noise_sched.config.num_train_timesteps, (args.unet_batch,), generator=gen).to(dev)
             noisy = noise_sched.add_noise(latents, noise, t)
             target = noise_sched.get_velocity(latents, noise, t)
             cond = text_encoder(ids.to(dev)).last_hidden_state
@@ -405,6 +415,15 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
             last_step = step == steps - 1
             if last_step or (step + 1) % args.save_every == 0:
                 checkpoint(vae, ema_te, tokenizer, ema_unet, out, args.seed, step + 1, time.time() - t0, last_step)
+
+
+def free_at_low_noise(
+    scenes: list[Scene], t: np.ndarray, args: argparse.Namespace, rng: np.random.Generator
+) -> list[Scene]:
+    """Scenes whose timestep is below --free-geometry-below get free geometry with probability
+    --free-geometry-share (dataset.free_geometry: what img2img and animation hand the model)."""
+    chosen = (t < args.free_geometry_below) & (rng.random(len(scenes)) < args.free_geometry_share)
+    return [free_geometry(s, rng) if c else s for s, c in zip(scenes, chosen, strict=True)]
 
 
 def checkpoint(
@@ -467,6 +486,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="go on training the UNet and text encoder of this pipeline folder (its VAE too) instead of new ones",
     )
     p.add_argument("--warmup", type=int, default=200, help="UNet learning-rate warm-up steps")
+    p.add_argument(
+        "--free-geometry-share",
+        type=float,
+        default=0.0,
+        help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
+    )
+    p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     return p.parse_args(argv)
 

@@ -1,0 +1,35 @@
+"""Training the mini model: the data it sees and a short run of the training script, offline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import sdplay
+from sdplay.mini import MODEL_DIR
+from sdplay.mini.dataset import FREE_RANGE, SIZE, draw, free_geometry, random_scene
+from sdplay.mini.train import main as train
+
+
+def test_free_geometry_keeps_the_caption_and_lets_the_shape_leave_the_frame() -> None:
+    rng = np.random.default_rng(0)
+    scenes = [random_scene(rng) for _ in range(200)]
+    freed = [free_geometry(scene, rng) for scene in scenes]
+    assert [s.caption for s in freed] == [s.caption for s in scenes]
+    assert all(FREE_RANGE[0] <= s.side <= FREE_RANGE[1] and 0 <= s.cx <= SIZE and 0 <= s.cy <= SIZE for s in freed)
+    touching = 0
+    for scene in freed:
+        pixels = np.asarray(draw(scene), float)
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        touching += bool((np.abs(border - np.asarray(draw(scene).getpixel((0, 0)), float)).max(axis=-1) > 60).any())
+    assert touching > 100  # most freed shapes reach an edge; drawn by the captions' rules, none does
+
+
+def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_path) -> None:
+    args = ["--out", str(tmp_path), "--stage", "unet", "--init", str(MODEL_DIR), "--unet-steps", "2"]
+    train([*args, "--unet-batch", "4", "--save-every", "2", "--free-geometry-share", "1", "--threads", "1"])
+    log = [json.loads(line) for line in (tmp_path / "unet_log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [2] and log[0]["final"]
+    run = sdplay.generate("a red circle on a blue background", model=str(tmp_path / "model"), steps=4, seed=0)
+    assert run.images[0].size == (SIZE, SIZE)
