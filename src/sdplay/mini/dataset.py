@@ -180,12 +180,12 @@ def random_scene(
     return Scene(color, shape, background, size_word, position_word, side, cx, cy)
 
 
-def free_geometry(scene: Scene, rng: np.random.Generator) -> Scene:
-    """The same caption with the shape at any size in FREE_RANGE and its centre anywhere on the canvas, so it may
-    be cut by an edge or cover the picture: what a zoom, pan or warp makes of a picture. Shown to the UNet at low
-    noise only, it teaches img2img to keep such a picture instead of pulling it back to the sizes and places
-    the captions name, while generation from noise still settles size and place at high noise as named."""
-    side = int(rng.integers(FREE_RANGE[0], FREE_RANGE[1] + 1))
+def free_geometry(scene: Scene, rng: np.random.Generator, largest: int = FREE_RANGE[1]) -> Scene:
+    """The same caption with the shape at any size in FREE_RANGE (up to `largest`) and its centre anywhere on the
+    canvas, so it may be cut by an edge or cover the picture: what a zoom, pan or warp makes of a picture. Shown to
+    the UNet at low noise only, it teaches img2img to keep such a picture instead of pulling it back to the sizes
+    and places the captions name, while generation from noise still settles size and place at high noise as named."""
+    side = int(rng.integers(FREE_RANGE[0], largest + 1))
     return replace(scene, side=side, cx=float(rng.uniform(0, SIZE)), cy=float(rng.uniform(0, SIZE)))
 
 

@@ -31,6 +31,7 @@ from rich.progress import (
 
 from sdplay.mini.classify import score
 from sdplay.mini.dataset import (
+    FREE_RANGE,
     HELD_OUT,
     SEEN_TRIPLES,
     SIZE,
@@ -423,7 +424,7 @@ def free_at_low_noise(
     """Scenes whose timestep is below --free-geometry-below get free geometry with probability
     --free-geometry-share (dataset.free_geometry: what img2img and animation hand the model)."""
     chosen = (t < args.free_geometry_below) & (rng.random(len(scenes)) < args.free_geometry_share)
-    return [free_geometry(s, rng) if c else s for s, c in zip(scenes, chosen, strict=True)]
+    return [free_geometry(s, rng, args.free_geometry_largest) if c else s for s, c in zip(scenes, chosen, strict=True)]
 
 
 def checkpoint(
@@ -493,6 +494,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
     )
     p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
+    p.add_argument("--free-geometry-largest", type=int, default=FREE_RANGE[1], help="largest free shape side in pixels")
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     return p.parse_args(argv)
 
