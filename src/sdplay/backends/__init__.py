@@ -7,6 +7,7 @@ scheduler, callback and batch size keeps working unchanged.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -23,8 +24,6 @@ log = logging.getLogger("sdplay")
 BACKENDS = ("auto", "pytorch", "openvino")
 OPENVINO_DTYPES = ("auto", "fp32", "bf16")  # auto = OpenVINO's own pick for the CPU (bf16 where native)
 INSTALL_HINT = "pip install 'sdplay[openvino]'"
-
-_core: Any = None
 
 
 def check_backend_name(name: str | None) -> str:
@@ -91,12 +90,10 @@ def import_openvino() -> Any:
     return import_extra("openvino", f"--backend openvino needs OpenVINO: {INSTALL_HINT}")
 
 
+@functools.cache
 def core() -> Any:
     """OpenVINO's runtime, made once: it reads and compiles the converted models, and knows the CPU."""
-    global _core
-    if _core is None:
-        _core = import_openvino().Core()
-    return _core
+    return import_openvino().Core()
 
 
 def describe_openvino() -> str:
