@@ -13,7 +13,7 @@ from pathlib import Path
 from fresh_process import cli_in_fresh_process
 from tiny_models import save_tiny_lora
 
-# one module each of what a Stable Diffusion run does not use, the compiler and peft (LoRA only)
+# one module each of what a Stable Diffusion run does not use, the compiler, peft (LoRA only) and sharded loading
 UNUSED = [
     "diffusers.models.unets.unet_motion_model",
     "diffusers.models.transformers.transformer_flux",
@@ -24,6 +24,8 @@ UNUSED = [
     "torch._dynamo.convert_frame",
     "torch._inductor",
     "peft",
+    "torch.distributed.tensor",
+    "torch.distributed.fsdp",
 ]
 
 
@@ -66,8 +68,8 @@ def test_importing_sdplay_as_a_library_changes_no_import_behaviour(tmp_path) -> 
 def test_the_deferred_packages_still_give_every_name_they_define(tmp_path) -> None:
     names = run_python(
         "import json, sys\n"
-        "from sdplay.lean_imports import defer_eager_packages\n"
-        "defer_eager_packages()\n"
+        "from sdplay.lean_imports import make_imports_lean\n"
+        "make_imports_lean()\n"
         "import diffusers.models.unets.unet_2d_condition\n"  # a submodule alone: the package's __init__ waits
         "waited = 'diffusers.models.unets.unet_motion_model' not in sys.modules\n"
         "from diffusers.models.unets import UNetMotionModel\n"  # a name of the package: its __init__ runs
@@ -81,8 +83,8 @@ def test_the_deferred_packages_still_give_every_name_they_define(tmp_path) -> No
 def test_the_compiler_works_as_ever_once_it_is_used(tmp_path) -> None:
     checks = run_python(
         "import json, sys\n"
-        "from sdplay.lean_imports import defer_eager_packages\n"
-        "defer_eager_packages()\n"
+        "from sdplay.lean_imports import make_imports_lean\n"
+        "make_imports_lean()\n"
         "import torch\n"
         "from diffusers.models.attention import BasicTransformerBlock\n"  # marked allow_in_graph at import
         "from diffusers.utils.torch_utils import is_compiled_module\n"
@@ -99,3 +101,16 @@ def test_the_compiler_works_as_ever_once_it_is_used(tmp_path) -> None:
         tmp_path,
     )
     assert checks == [False, True, True, True, True, [1, 0]]
+
+
+def test_a_command_keeps_the_libraries_indexes_on_disk_and_reads_them_next_time(tmp_path, monkeypatch) -> None:
+    cache, work = tmp_path / "cache", tmp_path / "work"
+    (work / "outputs").mkdir(parents=True)  # the folder a command runs in is on its search path: it stays as it is
+    monkeypatch.setenv("SDPLAY_CACHE_DIR", str(cache))
+    args = ["txt2img", "a red circle", "--model", "mini", "--steps", "1", "-q"]
+    assert run_cli(args, work) == (0, [])
+    stored = sorted((cache / "imports").iterdir())
+    assert [path.name.split("-")[0] for path in stored] == ["distributions", "transformers"]
+    written = [path.stat().st_mtime_ns for path in stored]
+    assert run_cli(args, work) == (0, [])
+    assert [path.stat().st_mtime_ns for path in stored] == written

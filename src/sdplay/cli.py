@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from .errors import EXIT_USER_ERROR, SdplayError
-from .lean_imports import defer_eager_packages, hide_unused
+from .lean_imports import hide_unused, make_imports_lean
 
 app = typer.Typer(
     name="sdplay",
@@ -871,7 +871,7 @@ def main() -> None:
     """Run the app; a bad flag or value is one `error:` line and exit 2, like every other user mistake."""
     from typer.exceptions import TyperException
 
-    defer_eager_packages()  # the CLI's own process only: a library user's imports stay as their libraries made them
+    make_imports_lean()  # the CLI's own process only: a library user's imports stay as their libraries made them
     args = ray_without_address(sys.argv[1:]) or ["--help"]
     try:
         code = app(args, standalone_mode=False)

@@ -20,8 +20,15 @@ import time (a name looked up on a deferred package would run its `__init__`):
 - `scipy.optimize`: transformers takes `linear_sum_assignment` for its object-detection losses;
   the stand-in imports the real function on its first call.
 
+transformers rebuilds the index of its own modules at every start by reading every model file, and it and
+diffusers each read every installed distribution's file list; the CLI's process reads both from disk instead
+(`import_index`).
+
 peft is imported by diffusers whenever it is installed, for LoRA; a process that knows it will
 load no LoRA (one CLI job) can hide it, which spares the import of peft and everything it pulls in.
+Such a process runs on one device, so transformers is also told that torch.distributed is not there:
+it would otherwise import torch's tensor-parallel, FSDP and distributed-checkpoint packages to be ready
+to load sharded weights (0.8 s of a mini txt2img on a slow 2-core CPU).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 EAGER_PACKAGES = (
@@ -181,13 +188,81 @@ class _AlreadyLoaded(importlib.abc.Loader):
         module.__spec__ = self.spec  # the import system set ours; the module keeps its own
 
 
+class _ThenPatch(importlib.abc.Loader):
+    """Runs a module's real loader, then the patches waiting for it, before its importer gets the module."""
+
+    def __init__(self, real: importlib.abc.Loader, patches: list[Callable[[types.ModuleType], None]]) -> None:
+        self.real, self.patches = real, patches
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self.real.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__spec__.loader = self.real  # type: ignore[union-attr]
+        module.__loader__ = self.real
+        self.real.exec_module(module)
+        for patch in self.patches:
+            patch(module)
+
+
+def _structure_from_disk(import_utils: types.ModuleType) -> None:
+    """transformers' index of its modules read from disk (`import_index`) instead of rebuilt by reading every
+    model file; transformers' `__init__` has set its version before it imports its utils."""
+    from .import_index import cached_import_structure
+
+    version = getattr(sys.modules.get("transformers"), "__version__", None)
+    if version is None:
+        from importlib.metadata import version as installed_version
+
+        version = installed_version("transformers")
+    import_utils.define_import_structure = cached_import_structure(import_utils.define_import_structure, version)
+
+
+def _distributions_from_disk() -> None:
+    """Which distribution provides which import name, read from disk (`import_index`): diffusers asks as it is
+    imported, transformers soon after."""
+    import importlib.metadata
+
+    from .import_index import cached_packages_distributions
+
+    importlib.metadata.packages_distributions = cached_packages_distributions(importlib.metadata.packages_distributions)
+
+
+def _torch_distributed_absent() -> bool:
+    return False
+
+
+def _no_torch_distributed(import_utils: types.ModuleType) -> None:
+    import_utils.is_torch_distributed_available = _torch_distributed_absent
+
+
+# modules patched as they load: name -> patches, run in order
+AFTER_LOAD: dict[str, list[Callable[[types.ModuleType], None]]] = {"transformers.utils.import_utils": []}
+# what runs (once) when the first of these packages is about to be imported
+BEFORE_FIRST = (frozenset({"diffusers", "transformers"}), [_distributions_from_disk])
+
+
+def _patch_when_loaded(module: str, patch: Callable[[types.ModuleType], None]) -> None:
+    if patch not in AFTER_LOAD[module]:
+        AFTER_LOAD[module].append(patch)
+
+
 class _DeferredInitFinder(importlib.abc.MetaPathFinder):
-    """Finds the eager packages where Python would, with their `__init__` deferred; a submodule that needs its
-    package's `__init__` runs it first."""
+    """Finds the eager packages where Python would, with their `__init__` deferred (a submodule that needs its
+    package's `__init__` runs it first), and the modules to patch, with their patches."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in BEFORE_FIRST[0] and BEFORE_FIRST[1]:
+            for prepare in BEFORE_FIRST[1]:
+                prepare()
+            BEFORE_FIRST[1].clear()
+        if AFTER_LOAD.get(fullname):
+            spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _ThenPatch(spec.loader, AFTER_LOAD[fullname])
+            return spec
         parent = fullname.rpartition(".")[0]
         if parent in INIT_FIRST and fullname not in INIT_FIRST[parent]:
             return self._after_package_init(fullname, parent)
@@ -209,17 +284,23 @@ class _DeferredInitFinder(importlib.abc.MetaPathFinder):
         return None if loaded is None else importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded))
 
 
-def defer_eager_packages() -> None:
+def make_imports_lean() -> None:
     """Install the finder once, before diffusers is imported (the CLI's `main` does it; `import sdplay` does not,
     so a program that uses sdplay as a library keeps its libraries' own import behaviour)."""
+    _patch_when_loaded("transformers.utils.import_utils", _structure_from_disk)
     if not any(isinstance(finder, _DeferredInitFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _DeferredInitFinder())
 
 
 def hide_unused(lora: bool) -> None:
-    """Make peft look absent to the libraries when this process will load no LoRA.
+    """Make peft look absent to the libraries when this process will load no LoRA, and torch.distributed
+    to transformers (which peft would read).
 
-    Only for a process that runs one known job (a CLI command), and only before diffusers is
-    imported: diffusers decides once, at import, whether peft is there."""
-    if not lora and "diffusers" not in sys.modules and "peft" not in sys.modules:
+    Only for a process that runs one known job (a CLI command) on one device, and only before diffusers
+    and transformers are imported: they decide once, at import, whether peft and torch.distributed are there."""
+    if lora:
+        return  # peft reads torch.distributed.tensor as transformers has imported it
+    if "diffusers" not in sys.modules and "peft" not in sys.modules:
         sys.modules["peft"] = None  # type: ignore[assignment]  # the import system's "not installed"
+    if "transformers" not in sys.modules:
+        _patch_when_loaded("transformers.utils.import_utils", _no_torch_distributed)

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ..cache_dir import cache_dir
 from ..errors import SdplayError
 from . import core, import_openvino
 
@@ -42,12 +43,8 @@ LIBRARIES = ("openvino", "torch", "diffusers", "transformers")
 
 
 def cache_root() -> Path:
-    """Converted models live here: $SDPLAY_CACHE_DIR, else the user's cache folder."""
-    base = (
-        os.environ.get("SDPLAY_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdplay"
-    )
-    return Path(base) / "openvino"
+    """Converted models live here."""
+    return cache_dir() / "openvino"
 
 
 class Compiled:
