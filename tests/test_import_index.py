@@ -26,7 +26,7 @@ def refuse(*args) -> None:
 
 
 def test_transformers_structure_from_disk_is_what_transformers_builds() -> None:
-    define = import_utils.define_import_structure.__wrapped__  # computes; the cached one's answer is amended by its users
+    define = import_utils.define_import_structure.__wrapped__  # computes; the lru-cached answer is amended by its users
     built = define(MODELS, prefix="models")
     assert cached_import_structure(define, "test")(MODELS, prefix="models") == built
     assert cached_import_structure(refuse, "test")(MODELS, prefix="models") == built  # a new process: from disk
