@@ -238,8 +238,9 @@ def _no_torch_distributed(import_utils: types.ModuleType) -> None:
 
 # modules patched as they load: name -> patches, run in order
 AFTER_LOAD: dict[str, list[Callable[[types.ModuleType], None]]] = {"transformers.utils.import_utils": []}
-# what runs (once) when the first of these packages is about to be imported
-BEFORE_FIRST = (frozenset({"diffusers", "transformers"}), [_distributions_from_disk])
+# what runs once, when the first of the model libraries is about to be imported
+MODEL_LIBRARIES = frozenset({"diffusers", "transformers"})
+_BEFORE_MODEL_LIBRARIES: list[Callable[[], None]] = [_distributions_from_disk]
 
 
 def _patch_when_loaded(module: str, patch: Callable[[types.ModuleType], None]) -> None:
@@ -254,10 +255,8 @@ class _DeferredInitFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname in BEFORE_FIRST[0] and BEFORE_FIRST[1]:
-            for prepare in BEFORE_FIRST[1]:
-                prepare()
-            BEFORE_FIRST[1].clear()
+        while fullname in MODEL_LIBRARIES and _BEFORE_MODEL_LIBRARIES:
+            _BEFORE_MODEL_LIBRARIES.pop(0)()
         if AFTER_LOAD.get(fullname):
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is not None and spec.loader is not None:
