@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def test_an_unreadable_index_is_rebuilt(cache_folder) -> None:
     for stored in (cache_folder / "imports").iterdir():
         stored.write_text("{half written")
     assert cached_packages_distributions(lambda: {"y": ["y-dist"]})() == {"y": ["y-dist"]}
+
+
+def test_a_damaged_entry_is_computed_again(cache_folder) -> None:
+    cached_import_structure(lambda path, prefix: {frozenset(): {"a": {"A"}}}, "test")(cache_folder)
+    stored = next((cache_folder / "imports").iterdir())
+    entries = json.loads(stored.read_text())
+    for entry in entries.values():
+        entry["answer"] = {"x": "y"}  # valid JSON of the wrong shape
+    stored.write_text(json.dumps(entries))
+    again = cached_import_structure(lambda path, prefix: {frozenset(): {"b": {"B"}}}, "test")(cache_folder)
+    assert again == {frozenset(): {"b": {"B"}}}

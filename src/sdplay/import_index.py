@@ -38,18 +38,28 @@ class DiskIndex:
         self.stored = _read(self.path)
         self.keep = keep
 
-    def answer(self, key: str, stamp: Any, compute: Callable[[], Any]) -> Any:
-        """The stored answer while its stamp holds; else `compute()`'s (JSON-ready), stored for next time."""
+    def answer(
+        self,
+        key: str,
+        stamp: Any,
+        compute: Callable[[], Any],
+        encode: Callable[[Any], Any] = lambda value: value,
+        decode: Callable[[Any], Any] = lambda stored: stored,
+    ) -> Any:
+        """The stored answer while its stamp holds and it reads back; else `compute()`'s, stored for next time."""
         entry = self.stored.get(key)
         if isinstance(entry, dict) and entry.get("stamp") == stamp and "answer" in entry:
-            return entry["answer"]
-        answer = compute()
+            try:
+                return decode(entry["answer"])
+            except (TypeError, ValueError, AttributeError):
+                pass  # a damaged entry: computed again and replaced
+        value = compute()
         self.stored.pop(key, None)
-        self.stored[key] = {"stamp": stamp, "answer": answer}
+        self.stored[key] = {"stamp": stamp, "answer": encode(value)}
         for old in list(self.stored)[: -self.keep]:
             del self.stored[old]
         _write(self.path, self.stored)
-        return answer
+        return value
 
 
 def cached_import_structure(define: Callable[..., Structure], version: str) -> Callable[..., Structure]:
@@ -58,12 +68,8 @@ def cached_import_structure(define: Callable[..., Structure], version: str) -> C
 
     @functools.wraps(define)
     def define_import_structure(module_path: str | os.PathLike, prefix: str | None = None) -> Structure:
-        stored = index.answer(
-            f"{os.fspath(module_path)}|{prefix or ''}",
-            os.stat(module_path).st_mtime_ns,
-            lambda: _encode(define(module_path, prefix)),
-        )
-        return _decode(stored)
+        key, stamp = f"{os.fspath(module_path)}|{prefix or ''}", os.stat(module_path).st_mtime_ns
+        return index.answer(key, stamp, lambda: define(module_path, prefix), _encode, _decode)
 
     return define_import_structure
 
@@ -75,9 +81,15 @@ def cached_packages_distributions(find: Callable[[], dict[str, list[str]]]) -> C
 
     @functools.wraps(find)
     def packages_distributions() -> dict[str, list[str]]:
-        return index.answer(os.pathsep.join(sys.path), _path_stamp(), find)
+        return index.answer(os.pathsep.join(sys.path), _path_stamp(), find, decode=_distributions)
 
     return packages_distributions
+
+
+def _distributions(stored: Any) -> dict[str, list[str]]:
+    if not isinstance(stored, dict) or not all(isinstance(names, list) for names in stored.values()):
+        raise TypeError("not a map from import name to distributions")
+    return stored
 
 
 def _path_stamp() -> list[list[Any]]:
