@@ -159,6 +159,12 @@ class _DeferredPackage(types.ModuleType):
         return getattr(self, name)
 
 
+def _hand_back_loader(module: types.ModuleType, real: importlib.abc.Loader) -> None:
+    """The module names its real loader, as if ours had never stood in between (reloads and tools ask it)."""
+    module.__spec__.loader = real  # type: ignore[union-attr]
+    module.__loader__ = real
+
+
 class _DeferInit(importlib.abc.Loader):
     """Creates the package module as its real loader would, and leaves its `__init__` for later."""
 
@@ -169,8 +175,7 @@ class _DeferInit(importlib.abc.Loader):
         return None  # the default module object, as for the real (source file) loader
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__spec__.loader = self.real  # type: ignore[union-attr]
-        module.__loader__ = self.real
+        _hand_back_loader(module, self.real)
         module._sdplay_init = self.real  # type: ignore[attr-defined]
         module.__class__ = _DeferredPackage
 
@@ -198,8 +203,7 @@ class _ThenPatch(importlib.abc.Loader):
         return self.real.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        module.__spec__.loader = self.real  # type: ignore[union-attr]
-        module.__loader__ = self.real
+        _hand_back_loader(module, self.real)
         self.real.exec_module(module)
         for patch in self.patches:
             patch(module)
@@ -218,6 +222,7 @@ def _structure_from_disk(import_utils: types.ModuleType) -> None:
     import_utils.define_import_structure = cached_import_structure(import_utils.define_import_structure, version)
 
 
+@functools.cache  # once per process, when the first model library is about to be imported
 def _distributions_from_disk() -> None:
     """Which distribution provides which import name, read from disk (`import_index`): diffusers asks as it is
     imported, transformers soon after."""
@@ -237,15 +242,14 @@ def _no_torch_distributed(import_utils: types.ModuleType) -> None:
 
 
 # modules patched as they load: name -> patches, run in order
-AFTER_LOAD: dict[str, list[Callable[[types.ModuleType], None]]] = {"transformers.utils.import_utils": []}
-# what runs once, when the first of the model libraries is about to be imported
+AFTER_LOAD: dict[str, list[Callable[[types.ModuleType], None]]] = {}
 MODEL_LIBRARIES = frozenset({"diffusers", "transformers"})
-_BEFORE_MODEL_LIBRARIES: list[Callable[[], None]] = [_distributions_from_disk]
 
 
 def _patch_when_loaded(module: str, patch: Callable[[types.ModuleType], None]) -> None:
-    if patch not in AFTER_LOAD[module]:
-        AFTER_LOAD[module].append(patch)
+    patches = AFTER_LOAD.setdefault(module, [])
+    if patch not in patches:
+        patches.append(patch)
 
 
 class _DeferredInitFinder(importlib.abc.MetaPathFinder):
@@ -255,8 +259,8 @@ class _DeferredInitFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        while fullname in MODEL_LIBRARIES and _BEFORE_MODEL_LIBRARIES:
-            _BEFORE_MODEL_LIBRARIES.pop(0)()
+        if fullname in MODEL_LIBRARIES:
+            _distributions_from_disk()
         if AFTER_LOAD.get(fullname):
             spec = importlib.machinery.PathFinder.find_spec(fullname, path)
             if spec is not None and spec.loader is not None:
