@@ -13,7 +13,8 @@ from pathlib import Path
 from fresh_process import cli_in_fresh_process
 from tiny_models import save_tiny_lora
 
-# one module each of what a Stable Diffusion run does not use, the compiler, peft (LoRA only) and sharded loading
+# one module each of what a Stable Diffusion run does not use, the compiler, peft (LoRA only), sharded loading
+# and accelerate (offloading and large weights only)
 UNUSED = [
     "diffusers.models.unets.unet_motion_model",
     "diffusers.models.transformers.transformer_flux",
@@ -26,6 +27,7 @@ UNUSED = [
     "peft",
     "torch.distributed.tensor",
     "torch.distributed.fsdp",
+    "accelerate",
 ]
 
 
@@ -52,7 +54,14 @@ def test_a_txt2img_with_a_lora_still_loads_it(tiny_model, tmp_path) -> None:
     lora = save_tiny_lora(tiny_model, tmp_path)
     args = ["txt2img", "x", "--model", str(tiny_model), "--steps", "2", "--lora", str(lora), "-q"]
     exit_code, imported = run_cli(args, tmp_path)
-    assert exit_code == 0 and "peft" in imported
+    assert exit_code == 0 and {"peft", "accelerate"} <= set(imported)
+
+
+def test_a_job_that_offloads_still_has_accelerate(tmp_path) -> None:
+    exit_code, imported = run_cli(
+        ["txt2img", "a red circle", "--model", "mini", "--steps", "2", "--limit", "-q"], tmp_path
+    )
+    assert exit_code == 0 and imported == ["accelerate"]
 
 
 def test_importing_sdplay_as_a_library_changes_no_import_behaviour(tmp_path) -> None:

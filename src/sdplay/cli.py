@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from .errors import EXIT_USER_ERROR, SdplayError
-from .lean_imports import hide_unused, make_imports_lean
+from .lean_imports import hide_unused, make_imports_lean, needs_accelerate
 
 app = typer.Typer(
     name="sdplay",
@@ -244,7 +244,7 @@ def run_image_mode(mode: str, values: dict[str, Any]) -> None:
     from .engine import Job
 
     settings = settings_from(mode, values, values.get("config"))
-    hide_unused(lora=bool(settings.lora))
+    hide_unused(lora=bool(settings.lora), accelerate=needs_accelerate(settings))
     job = Job(mode, settings, outdir=values.get("outdir"), token=values.get("token"), local_only=values["local_only"])
     result = run_job(job, values["quiet"], "image")
     if result.run_dir is not None and not values["quiet"]:
@@ -369,7 +369,8 @@ def run_dream_command(values: dict[str, Any]) -> None:
     if resume and values.get("prompts"):
         raise SdplayError("--resume takes everything from the run's settings.json; leave out the prompts")
     settings = None if resume else dream_settings_from(values, values.get("config"))
-    hide_unused(lora=settings is None or bool(settings.lora))  # a resumed run's LoRA is read later
+    # a resumed run's settings are read later
+    hide_unused(lora=settings is None or bool(settings.lora), accelerate=settings is None or needs_accelerate(settings))
     ignored = [
         "--" + p.name.replace("_", "-")
         for p, f in DREAM_OPTIONS + CONTROL + COMMON

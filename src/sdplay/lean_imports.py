@@ -29,6 +29,9 @@ load no LoRA (one CLI job) can hide it, which spares the import of peft and ever
 Such a process runs on one device, so transformers is also told that torch.distributed is not there:
 it would otherwise import torch's tensor-parallel, FSDP and distributed-checkpoint packages to be ready
 to load sharded weights (0.8 s of a mini txt2img on a slow 2-core CPU).
+accelerate is hidden the same way from a job that neither offloads nor loads large weights: diffusers uses it
+to offload and to build a model without random weights first, which for weights of a few megabytes costs less
+than importing accelerate (and, where boto3 is installed, the AWS client accelerate imports with it).
 """
 
 from __future__ import annotations
@@ -295,15 +298,37 @@ def make_imports_lean() -> None:
         sys.meta_path.insert(0, _DeferredInitFinder())
 
 
-def hide_unused(lora: bool) -> None:
+def hide_unused(lora: bool, accelerate: bool) -> None:
     """Make peft look absent to the libraries when this process will load no LoRA, and torch.distributed
-    to transformers (which peft would read).
+    to transformers (which peft would read); accelerate too when the job does not need it (`needs_accelerate`).
 
     Only for a process that runs one known job (a CLI command) on one device, and only before diffusers
-    and transformers are imported: they decide once, at import, whether peft and torch.distributed are there."""
+    and transformers are imported: they decide once, at import, whether these packages are there."""
+    if not accelerate:
+        _hide_before_libraries("accelerate")
     if lora:
         return  # peft reads torch.distributed.tensor as transformers has imported it
-    if "diffusers" not in sys.modules and "peft" not in sys.modules:
-        sys.modules["peft"] = None  # type: ignore[assignment]  # the import system's "not installed"
+    _hide_before_libraries("peft")
     if "transformers" not in sys.modules:
         _patch_when_loaded("transformers.utils.import_utils", _no_torch_distributed)
+
+
+def _hide_before_libraries(package: str) -> None:
+    if not MODEL_LIBRARIES & sys.modules.keys() and package not in sys.modules:
+        sys.modules[package] = None  # type: ignore[assignment]  # the import system's "not installed"
+
+
+SMALL_WEIGHTS = 100 * 2**20  # bytes on disk under which random weights first cost less than importing accelerate
+
+
+def needs_accelerate(settings: Any) -> bool:
+    """Whether a job's model settings (`settings.ModelSettings`, maybe with ControlNets) call for accelerate:
+    offloading, a LoRA (peft needs it), or weights that are large or not on disk yet (a ControlNet's among them)."""
+    from .specs import resolve_spec
+
+    if settings.limit or settings.cpu_offload or settings.sequential_offload or settings.lora:
+        return True
+    if getattr(settings, "control", ()):
+        return True
+    size = resolve_spec(settings.model).weight_bytes()
+    return size is None or size > SMALL_WEIGHTS

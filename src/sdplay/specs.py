@@ -55,6 +55,14 @@ class ModelSource:
     revision: str | None = None
     alias: Alias | None = None
 
+    def weight_bytes(self) -> int | None:
+        """How large the weights are on disk; None for a hub model (its files may not be here yet)."""
+        if self.kind == "hub":
+            return None
+        path = Path(self.location)
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.suffix.lower() in CHECKPOINT_SUFFIXES]
+        return sum(f.stat().st_size for f in files)
+
 
 def is_missing_path(spec: str) -> bool:
     """A spec written as a file or folder path (not a hub id) that does not exist here."""
