@@ -13,9 +13,10 @@ of that git commit run too, in turns with this tree's (new, old, new, old, ...),
 slows both alike and the ratio stays fair. `--candidate REF` times a commit instead of the working
 tree (which may then change meanwhile).
 
-Every row and side runs in turns, round after round. Two reference rows have no sides: `import torch` alone, and
+Every row and side runs in turns, round after round. Three reference rows have no sides: `import torch` alone, and
 `benchmarks/startup_floor.py`, the mini model's picture drawn with the libraries and no sdplay (the least a
-program on them does); they say how much of a command's time is sdplay's to save.
+program on them does), plainly and with sdplay's lean imports; they say how much of a command's time is sdplay's
+to save.
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ COMMANDS: dict[str, list[str]] = {
 TARGET_S = {name: 4.0 if args is TXT2IMG else 1.5 for name, args in COMMANDS.items()}
 REFERENCES: dict[str, list[str]] = {  # python arguments, not sdplay's
     "import torch": ["-c", "import torch"],
-    "floor: mini picture without sdplay": [str(ROOT / "benchmarks" / "startup_floor.py"), "floor.png"],
+    "mini picture, libraries alone": [str(ROOT / "benchmarks" / "startup_floor.py"), "floor.png"],
+    "mini picture, libraries with sdplay's lean imports": [
+        str(ROOT / "benchmarks" / "startup_floor.py"),
+        "floor.png",
+        "--lean",
+    ],
 }
 
 

@@ -1,11 +1,14 @@
 """The least a program can do to draw the mini model's picture with torch, diffusers and transformers.
 
-    python benchmarks/startup_floor.py OUT.png
+    python benchmarks/startup_floor.py OUT.png [--lean]
 
 No sdplay: the three model classes imported by their module paths (no pipeline, no auto classes), loaded with
 the libraries' own `from_pretrained`, 20 DDIM steps with guidance 5 at 64x64, decoded and saved as a PNG.
-`benchmarks/startup.py` times it as a whole process beside `sdplay txt2img ... --model mini`, so the gap between
-the two is what sdplay's own path adds and this script's time is what no CLI on these libraries can go under.
+With `--lean` the imports first go through what sdplay's CLI does to them (`sdplay.lean_imports`: deferred
+packages, import indexes on disk, peft, accelerate and torch.distributed hidden), and nothing else of sdplay runs.
+`benchmarks/startup.py` times both as whole processes beside `sdplay txt2img ... --model mini`: the gap to the
+lean one is what sdplay's own path (CLI, settings, engine, pipeline, writer) adds, and the lean one's time is
+about what no command on these libraries goes under.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
+if "--lean" in sys.argv:
+    from sdplay.lean_imports import hide_unused, make_imports_lean
+
+    make_imports_lean()
+    hide_unused(lora=False, accelerate=False)
+
+import torch  # after the import hooks, as in the CLI
 from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from diffusers.schedulers.scheduling_ddim import DDIMScheduler
