@@ -161,8 +161,9 @@ def follows_zoom(prev: Image.Image, cur: Image.Image) -> bool | None:
     return bool(np.abs(now - zoomed).mean() < np.abs(now - before).mean())
 
 
-def zoom_animation(model: str, seeds: int, seed: int) -> dict:
-    """sdplay's own 2D animate on the model: per strength, per frame, the colour check and the zoom check."""
+def zoom_animation(model: str, seeds: int, seed: int, steps: int, guidance: float) -> dict:
+    """sdplay's own 2D animate on the model: per strength, per frame, the colour check and the zoom check. Steps and
+    guidance are passed on: a model given as a folder would otherwise get sdplay's defaults for unknown models."""
     import sdplay
 
     result = {}
@@ -180,6 +181,8 @@ def zoom_animation(model: str, seeds: int, seed: int) -> dict:
                     noise_schedule="0: (0)",
                     color_coherence="None",
                     seed=seed + k,
+                    steps=steps,
+                    scale=guidance,
                     outdir=out,
                     video_format="gif",
                 )
@@ -259,7 +262,7 @@ def main() -> None:
     if "img2img" in args.sections:
         result["img2img"] = img2img_fidelity(pipe, args.img2img_n, args.steps, args.guidance, args.batch, args.seed)
     if "animation" in args.sections:
-        result["animation"] = zoom_animation(args.model, args.animations, args.seed)
+        result["animation"] = zoom_animation(args.model, args.animations, args.seed, args.steps, args.guidance)
     print(json.dumps(result, indent=2))
 
 

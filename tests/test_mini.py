@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import sdplay
-from sdplay.mini.classify import classify, self_check
-from sdplay.mini.dataset import PALETTE, Scene, draw
+from sdplay.mini.classify import classify, nearest_indices, self_check
+from sdplay.mini.dataset import COLORS, PALETTE, Scene, draw
 
 MINI = "mini"
 SEEDS = range(4)
@@ -122,3 +122,26 @@ def test_a_dream_walk_moves_smoothly_from_one_prompt_to_the_next() -> None:
     steps = [np.abs(b - a).mean() for a, b in zip(frames, frames[1:], strict=False)]
     assert max(steps) < np.abs(frames[-1] - frames[0]).mean()
     assert classify(walk.images[0]).background == "blue" and classify(walk.images[-1]).background == "green"
+
+
+def test_a_2d_zoom_animation_grows_the_shape_every_frame(tmp_path) -> None:
+    """What the issue's first animation asks of the model: each frame keeps the magnified previous one
+    (at strength 0.85 only three light denoising steps run on it) instead of pulling the shape back to its
+    trained size, and no specks or third colours creep in."""
+    run = sdplay.animate(
+        model=MINI,
+        prompts={0: "a red square in the center on a green background"},
+        max_frames=8,
+        zoom="0: (1.08)",
+        strength_schedule="0: (0.85)",
+        noise_schedule="0: (0)",
+        color_coherence="None",
+        seed=3,
+        outdir=tmp_path,
+        video_format="gif",
+    )
+    nearest = [nearest_indices(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)) for path in run.paths]
+    red_share = [float((colours == COLORS.index("red")).mean()) for colours in nearest]
+    assert all(b > a for a, b in zip(red_share, red_share[1:], strict=False)), red_share
+    two_colours = [float(np.isin(c, (COLORS.index("red"), COLORS.index("green"))).mean()) for c in nearest]
+    assert min(two_colours) >= 0.95, two_colours

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SdplayError
+from .mini import DEFAULT_GUIDANCE as MINI_GUIDANCE
+from .mini import DEFAULT_STEPS as MINI_STEPS
+from .mini import MODEL_DIR as MINI_DIR
 
-MINI_DIR = Path(__file__).parent / "mini" / "model"
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
@@ -30,7 +32,9 @@ class Alias:
 
 
 ALIASES: dict[str, Alias] = {
-    "mini": Alias(str(MINI_DIR), "bundled 64x64 shapes model, offline, trained by sdplay.mini.train", 20, 5.0),
+    "mini": Alias(
+        str(MINI_DIR), "bundled 64x64 shapes model, offline, trained by sdplay.mini.train", MINI_STEPS, MINI_GUIDANCE
+    ),
     "sd15": Alias("stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5, 512x512"),
     "sd14": Alias("CompVis/stable-diffusion-v1-4", "Stable Diffusion 1.4, 512x512"),
     "sd15-inpaint": Alias("stable-diffusion-v1-5/stable-diffusion-inpainting", "SD 1.5 inpainting (9-channel)"),

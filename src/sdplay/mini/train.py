@@ -29,6 +29,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from sdplay.mini import DEFAULT_GUIDANCE, DEFAULT_STEPS
 from sdplay.mini.classify import score
 from sdplay.mini.dataset import (
     FREE_RANGE,
@@ -313,7 +314,13 @@ def export_pipeline(vae, text_encoder, tokenizer, unet, path: Path) -> None:  # 
 
 
 @torch.inference_mode()
-def sample_scores(pipe, seed: int, n_per_set: int = 48, steps: int = 20, guidance: float = 5.0) -> dict:  # noqa: ANN001
+def sample_scores(
+    pipe,  # noqa: ANN001 - diffusers pipeline
+    seed: int,
+    n_per_set: int = 48,
+    steps: int = DEFAULT_STEPS,
+    guidance: float = DEFAULT_GUIDANCE,
+) -> dict:
     """Quick quality read-out during training: seen and held-out triples, classified."""
     rng = np.random.default_rng([seed, EVAL_STREAM, 2])
     out: dict[str, object] = {}
