@@ -31,6 +31,7 @@ from PIL import Image
 from sdplay.mini import DEFAULT_GUIDANCE, DEFAULT_STEPS, MODEL_DIR, NATIVE_SIZE
 from sdplay.mini.classify import classify, nearest_indices, score, self_check
 from sdplay.mini.dataset import COLORS, HELD_OUT, POSITIONS, SEEN_TRIPLES, make_caption, sample_batch
+from sdplay.quiet import mute_diffusers_bars, silence_libraries
 
 STRENGTHS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 ZOOM, ZOOM_FRAMES, ZOOM_STRENGTHS = 1.08, 16, (0.85, 0.65)
@@ -44,6 +45,7 @@ ZOOM_SCENES = (  # the issue's example first; the others centred, so that the zo
 def load(model: str):  # noqa: ANN201 - diffusers pipeline
     from diffusers import StableDiffusionPipeline
 
+    mute_diffusers_bars()
     pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -249,6 +251,7 @@ def main() -> None:
     p.add_argument("--img2img-n", type=int, default=48, help="pictures per source (drawn, generated)")
     p.add_argument("--animations", type=int, default=6, help="zoom animations per strength")
     args = p.parse_args()
+    silence_libraries()
     torch.set_num_threads(args.threads)
     pipe = load(args.model)
     result: dict[str, object] = {

@@ -46,6 +46,7 @@ from sdplay.mini.dataset import (
     vocabulary,
 )
 from sdplay.mini.tokenizer import MAX_LENGTH, build_tokenizer, build_vocab_and_merges
+from sdplay.quiet import silence_libraries
 
 VAE_STAGE, UNET_STAGE, EVAL_STREAM = 1, 2, 3  # separate random streams per stage
 GATE = 0.90  # VAE reconstructions must classify at least this well on fg, bg and shape
@@ -503,11 +504,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
     p.add_argument("--free-geometry-largest", type=int, default=FREE_RANGE[1], help="largest free shape side in pixels")
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
+    p.add_argument("--debug", action="store_true", help="let the libraries' warnings and progress bars through")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    silence_libraries(args.debug)
     dev = device_auto()
     if dev.type == "cpu":
         torch.set_num_threads(args.threads)
