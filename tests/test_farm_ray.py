@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,10 @@ def run_files(folder: str | Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
 
 
+def frames_in(run_dir: str) -> int:
+    return len(list(Path(run_dir).glob("[0-9]*.png")))
+
+
 def three_d(model: Path, depth_model: Path, frames: int = 10) -> dict:
     settings = {**base(model), "steps": 4, "W": 64, "H": 64, "seed": 5, "sampler": "euler", "prompts": {"0": "a"}}
     settings.update(animation_mode="3D", max_frames=frames, diffusion_cadence=2, translation_z=5, rotation_3d_y=2)
@@ -136,26 +142,32 @@ def three_d(model: Path, depth_model: Path, frames: int = 10) -> dict:
 
 class KillOnce(Steps):
     """Kills the worker of the job's whole run once `after` of its frames are on disk here; then notes
-    how many were there when its successor took the job, and the frames that successor made."""
+    how many were there when its successor took the job, and the frames that successor made.
+
+    A thread watches the folder rather than waiting for step events: under load the events reach the
+    driver late, and by then the worker may have finished the job it was meant to lose."""
 
     def __init__(self, after: int) -> None:
         super().__init__()
-        self.after, self.worker, self.killed, self.handed_over = after, None, False, None
+        self.after, self.killed, self.handed_over = after, False, None
+        self.watch: threading.Thread | None = None
 
     def dispatched(self, task, worker) -> None:
-        if task.kind == "whole" and task.record.mode == "animate":
-            if self.killed:
-                self.handed_over = len(list(Path(task.record.run_dir).glob("[0-9]*.png")))
-                self.seen.append((task.record.id, -1, -1, -1))  # the handover, in the order of the steps
-            self.worker = worker
-
-    def step(self, record, lane, event) -> None:
-        super().step(record, lane, event)
-        if record.mode != "animate" or self.killed or self.worker is None:
+        if task.kind != "whole" or task.record.mode != "animate":
             return
-        if len(list(Path(record.run_dir).glob("[0-9]*.png"))) >= self.after:
-            self.killed = True
-            os.kill(ray.get(self.worker.pid), signal.SIGKILL)
+        if self.killed:
+            self.handed_over = frames_in(task.record.run_dir)
+            self.seen.append((task.record.id, -1, -1, -1))  # the handover, in the order of the steps
+        elif self.watch is None:
+            pid = ray.get(worker.pid)
+            self.watch = threading.Thread(target=self._kill_when_due, args=(task.record.run_dir, pid), daemon=True)
+            self.watch.start()
+
+    def _kill_when_due(self, run_dir: str, pid: int) -> None:
+        while frames_in(run_dir) < self.after:
+            time.sleep(0.005)
+        self.killed = True
+        os.kill(pid, signal.SIGKILL)
 
     def made_after_the_handover(self) -> list[int]:
         """The frames the successor made (their steps, after the handover mark, of that job only)."""

@@ -84,6 +84,21 @@ def test_an_interrupted_run_keeps_the_frames_finished_in_a_row(tmp_path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0000.png", "0001.png", "settings.json"]
 
 
+def test_a_frame_on_disk_has_its_extras_even_when_the_run_is_killed_in_between(tmp_path) -> None:
+    folder = RunFolder(tmp_path)
+    red, depth = Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("L", (8, 8), 128)
+
+    def killed() -> Image.Image:
+        raise KeyboardInterrupt  # the run stops after the depth map, before the frame
+
+    with pytest.raises(KeyboardInterrupt):
+        folder.save(Picture(0, "red", killed, lambda: {"depth": depth}))
+    assert folder.finished() == 0  # no frame: the resumed run makes frame 0 again
+    (tmp_path / "depth" / "0000.png").write_bytes(b"\x89PNG cut")  # as if the kill came mid-write
+    assert folder.save(Picture(0, "red", lambda: red, lambda: {"depth": depth})) == tmp_path / "0000.png"
+    assert folder.finished() == 1 and Image.open(tmp_path / "depth" / "0000.png").getpixel((0, 0)) == 128
+
+
 def test_a_frame_made_again_is_saved_once_and_a_cut_off_one_is_replaced(tmp_path) -> None:
     folder = RunFolder(tmp_path)
     red, blue = Image.new("RGB", (8, 8), (255, 0, 0)), Image.new("RGB", (8, 8), (0, 0, 255))

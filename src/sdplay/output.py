@@ -234,14 +234,21 @@ class RunFolder:
         return write_settings(self.path, settings)
 
     def save(self, picture: Picture) -> Path:
-        """Frame N as exactly NNNN.png (never replacing a file), and its extras in their sub-folders."""
-        path = save_frame(self.path, picture.index, picture.render(), picture.parameters)
+        """Frame N as exactly NNNN.png (never replacing a file), and its extras in their sub-folders.
+
+        The extras go first: a run killed in between then finds the frame missing and makes it
+        again, whereas a whole frame without its depth map or key picture would be kept as finished.
+        An extra already there is the same picture from an earlier try; one cut off is replaced.
+        """
         for folder_name, extra in picture.extras().items():
             folder = self.path / folder_name
             folder.mkdir(exist_ok=True)
-            if not frame_path(folder)(picture.index).exists():
+            extra_path = frame_path(folder)(picture.index)
+            if extra_path.exists() and not _opens(extra_path):
+                extra_path.unlink()
+            if not extra_path.exists():
                 save_png(extra, frame_path(folder), picture.index, f"{folder_name} of frame {picture.index}")
-        return path
+        return save_frame(self.path, picture.index, picture.render(), picture.parameters)
 
     def save_once(self, picture: Picture) -> Path | None:
         """Frame N unless a whole one is there already (a farm share made again after its worker was
