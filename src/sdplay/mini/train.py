@@ -480,7 +480,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vae-batch", type=int, default=24)
     p.add_argument("--vae-lr", type=float, default=2e-3)
     p.add_argument("--unet-channels", type=int, nargs="+", default=[32, 64, 128])
-    p.add_argument("--unet-steps", type=int, default=3800)
+    p.add_argument("--unet-steps", type=int, default=5200)
     p.add_argument("--snr-gamma", type=float, default=5.0)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--unet-batch", type=int, default=64)
@@ -498,7 +498,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--free-geometry-share",
         type=float,
-        default=0.0,
+        default=0.15,
         help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
     )
     p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
