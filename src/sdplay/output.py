@@ -137,6 +137,16 @@ def finished_frames(run_dir: Path) -> int:
     return done
 
 
+def _whole(path: Path) -> bool:
+    """Whether a whole picture is at `path`; one cut off mid-write by a kill is removed, to be made again."""
+    if not path.exists():
+        return False
+    if _opens(path):
+        return True
+    path.unlink()
+    return False
+
+
 def _opens(path: Path) -> bool:
     try:
         with Image.open(path) as image:
@@ -243,21 +253,15 @@ class RunFolder:
         for folder_name, extra in picture.extras().items():
             folder = self.path / folder_name
             folder.mkdir(exist_ok=True)
-            extra_path = frame_path(folder)(picture.index)
-            if extra_path.exists() and not _opens(extra_path):
-                extra_path.unlink()
-            if not extra_path.exists():
+            if not _whole(frame_path(folder)(picture.index)):
                 save_png(extra, frame_path(folder), picture.index, f"{folder_name} of frame {picture.index}")
         return save_frame(self.path, picture.index, picture.render(), picture.parameters)
 
     def save_once(self, picture: Picture) -> Path | None:
         """Frame N unless a whole one is there already (a farm share made again after its worker was
         lost); one cut off mid-write is replaced. None when it was there."""
-        path = frame_path(self.path)(picture.index)
-        if path.exists():
-            if _opens(path):
-                return None
-            path.unlink()
+        if _whole(frame_path(self.path)(picture.index)):
+            return None
         return self.save(picture)
 
     def files(self) -> dict[str, bytes]:
