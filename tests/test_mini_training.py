@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import sdplay
 from sdplay.mini import MODEL_DIR
@@ -24,6 +25,15 @@ def test_free_geometry_keeps_the_caption_and_lets_the_shape_leave_the_frame() ->
         border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
         touching += bool((np.abs(border - np.asarray(draw(scene).getpixel((0, 0)), float)).max(axis=-1) > 60).any())
     assert touching > 100  # most freed shapes reach an edge; drawn by the captions' rules, none does
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "1.5", "-0.1"])
+def test_a_free_geometry_share_outside_0_to_1_stops_before_training(bad, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        train(["--out", str(tmp_path), "--free-geometry-share", bad])
+    assert stop.value.code == 2 and not any(tmp_path.iterdir())
+    last_line = capsys.readouterr().err.splitlines()[-1]
+    assert last_line.endswith(f"--free-geometry-share: '{bad}' is not a share from 0 to 1")
 
 
 def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_path) -> None:

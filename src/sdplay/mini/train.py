@@ -469,6 +469,14 @@ def write_slow_tokenizer_files(folder: Path) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
+def share(text: str) -> float:
+    """A fraction from 0 to 1: NaN or 1.5 would silently train a different model."""
+    value = float(text)
+    if not 0 <= value <= 1:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m sdplay.mini.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="run folder (vae/, model/, samples/ go here)")
@@ -497,7 +505,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200, help="UNet learning-rate warm-up steps")
     p.add_argument(
         "--free-geometry-share",
-        type=float,
+        type=share,
         default=0.15,
         help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
     )
