@@ -9,7 +9,7 @@ import pytest
 
 import sdplay
 from sdplay.mini import MODEL_DIR
-from sdplay.mini.dataset import FREE_RANGE, SIZE, draw, free_geometry, random_scene
+from sdplay.mini.dataset import FREE_RANGE, HELD_OUT, SIZE, draw, free_geometry, random_scene
 from sdplay.mini.train import main as train
 
 
@@ -27,13 +27,23 @@ def test_free_geometry_keeps_the_caption_and_lets_the_shape_leave_the_frame() ->
     assert touching > 100  # most freed shapes reach an edge; drawn by the captions' rules, none does
 
 
+def test_a_square_share_shows_squares_that_often_and_never_a_held_out_triple() -> None:
+    rng = np.random.default_rng(0)
+    scenes = [random_scene(rng, square_share=0.4) for _ in range(3000)]
+    shares = {shape: sum(s.shape == shape for s in scenes) / len(scenes) for shape in ("square", "circle", "triangle")}
+    assert shares["square"] == pytest.approx(0.4, abs=0.03)
+    assert shares["circle"] == pytest.approx(0.3, abs=0.03) and shares["triangle"] == pytest.approx(0.3, abs=0.03)
+    assert not {(s.color, s.shape, s.background) for s in scenes} & set(HELD_OUT)
+
+
+@pytest.mark.parametrize("option", ["--free-geometry-share", "--square-share"])
 @pytest.mark.parametrize("bad", ["nan", "inf", "1.5", "-0.1"])
-def test_a_free_geometry_share_outside_0_to_1_stops_before_training(bad, tmp_path, capsys) -> None:
+def test_a_share_outside_0_to_1_stops_before_training(option, bad, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
-        train(["--out", str(tmp_path), "--free-geometry-share", bad])
+        train(["--out", str(tmp_path), option, bad])
     assert stop.value.code == 2 and not any(tmp_path.iterdir())
     last_line = capsys.readouterr().err.splitlines()[-1]
-    assert last_line.endswith(f"--free-geometry-share: '{bad}' is not a share from 0 to 1")
+    assert last_line.endswith(f"{option}: '{bad}' is not a share from 0 to 1")
 
 
 def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_path) -> None:

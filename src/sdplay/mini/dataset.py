@@ -166,10 +166,17 @@ def random_scene(
     p_size: float = 0.5,
     p_position: float = 0.5,
     allow_held_out: bool = False,
+    square_share: float | None = None,
 ) -> Scene:
-    """Draw scene parameters; training never gets a held-out triple unless allow_held_out."""
+    """Draw scene parameters; training never gets a held-out triple unless allow_held_out.
+
+    square_share: how often the shape is a square (the other shapes share the rest equally); None draws
+    every triple equally often. Squares are the shape a small model rounds off, so training shows it more."""
     if triple is None:
         pool = ALL_TRIPLES if allow_held_out else SEEN_TRIPLES
+        if square_share is not None:
+            square = rng.random() < square_share
+            pool = tuple(t for t in pool if (t[1] == "square") == square)
         triple = pool[int(rng.integers(len(pool)))]
     color, shape, background = triple
     size_word = SIZES[int(rng.integers(2))] if rng.random() < p_size else None

@@ -348,7 +348,8 @@ def load_denoiser(folder: Path, dev: torch.device) -> tuple[torch.nn.Module, tor
 
 
 def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torch.nn.Module) -> None:
-    """UNet + text encoder trained jointly on VAE latents; EMA copies are sampled and exported."""
+    """UNet + text encoder trained jointly on VAE latents; their weight averages (decay --ema; 0 keeps the trained
+    weights) are sampled and exported."""
     from diffusers import DDPMScheduler
 
     torch.manual_seed(args.seed * 1000 + UNET_STAGE)
@@ -384,7 +385,7 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, args.unet_lr, args.warmup)
             rng = step_rng(args.seed, UNET_STAGE, step)
-            scenes = [random_scene(rng) for _ in range(args.unet_batch)]
+            scenes = [random_scene(rng, square_share=args.square_share) for _ in range(args.unet_batch)]
             drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
             ids = tokenizer(
                 [s.caption for s in scenes],
@@ -446,7 +447,7 @@ def checkpoint(
     seconds: float,  # noqa: ANN001
     final: bool,
 ) -> None:
-    """Export the EMA pipeline to DIR/model, sample a grid and log quick scores, so a usable model exists
+    """Export the averaged (--ema) pipeline to DIR/model, sample a grid and log quick scores, so a usable model exists
     at any time."""
     export_pipeline(vae, text_encoder, tokenizer, unet, out / "model")
     pipe = make_pipeline(vae, text_encoder, tokenizer, unet)
@@ -490,13 +491,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--unet-channels", type=int, nargs="+", default=[32, 64, 128])
     p.add_argument("--unet-steps", type=int, default=5200)
     p.add_argument("--snr-gamma", type=float, default=5.0)
-    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.995,
+        help="decay of the weight average that is sampled and exported (0: the trained weights themselves); 0.999 lags "
+        "the last steps, where shapes still improve",
+    )
     p.add_argument("--unet-batch", type=int, default=64)
     p.add_argument("--unet-lr", type=float, default=1e-3)
     p.add_argument("--text-hidden", type=int, default=64)
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--grid-every", type=int, default=500)
-    p.add_argument("--save-every", type=int, default=600, help="export DIR/model from the EMA every N steps")
+    p.add_argument("--save-every", type=int, default=600, help="export DIR/model every N steps")
     p.add_argument(
         "--init",
         type=Path,
@@ -508,6 +515,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=share,
         default=0.15,
         help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
+    )
+    p.add_argument(
+        "--square-share",
+        type=share,
+        default=0.4,
+        help="share of UNet training pictures showing a square (circles and triangles share the rest)",
     )
     p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
     p.add_argument("--free-geometry-largest", type=int, default=FREE_RANGE[1], help="largest free shape side in pixels")
