@@ -36,7 +36,7 @@ def test_a_square_share_shows_squares_that_often_and_never_a_held_out_triple() -
     assert not {(s.color, s.shape, s.background) for s in scenes} & set(HELD_OUT)
 
 
-@pytest.mark.parametrize("option", ["--free-geometry-share", "--square-share"])
+@pytest.mark.parametrize("option", ["--free-geometry-share", "--square-share", "--ema"])
 @pytest.mark.parametrize("bad", ["nan", "inf", "1.5", "-0.1"])
 def test_a_share_outside_0_to_1_stops_before_training(option, bad, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:

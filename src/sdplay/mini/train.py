@@ -493,7 +493,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--snr-gamma", type=float, default=5.0)
     p.add_argument(
         "--ema",
-        type=float,
+        type=share,
         default=0.995,
         help="decay of the weight average that is sampled and exported (0: the trained weights themselves); 0.999 lags "
         "the last steps, where shapes still improve",
