@@ -46,6 +46,32 @@ def test_a_share_outside_0_to_1_stops_before_training(option, bad, tmp_path, cap
     assert last_line.endswith(f"{option}: '{bad}' is not a share from 0 to 1")
 
 
+@pytest.mark.parametrize(
+    ("option", "bad", "wanted"),
+    [
+        ("--unet-lr", "nan", "a number above 0"),
+        ("--vae-lr", "0", "a number above 0"),
+        ("--snr-gamma", "-5", "a number above 0"),
+        ("--snr-gamma", "inf", "a number above 0"),
+        ("--unet-steps", "0", "a whole number of at least 1"),
+        ("--unet-batch", "-64", "a whole number of at least 1"),
+        ("--vae-steps", "1e3", "a whole number of at least 1"),
+        ("--threads", "two", "a whole number of at least 1"),
+        ("--seed", "-1", "a whole number of at least 0"),
+        ("--warmup", "-200", "a whole number of at least 0"),
+        ("--free-geometry-largest", "10", "a whole number of at least 20"),
+        ("--unet-channels", "40", "a whole number of at least 16 and a multiple of 16"),
+        ("--vae-channels", "12", "a whole number of at least 8 and a multiple of 8"),
+        ("--text-hidden", "66", "a whole number of at least 4 and a multiple of 4"),
+    ],
+)
+def test_a_bad_rate_count_or_width_stops_before_training(option, bad, wanted, tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        train(["--out", str(tmp_path), option, bad])
+    assert stop.value.code == 2 and not any(tmp_path.iterdir())
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"{option}: '{bad}' is not {wanted}")
+
+
 def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_path) -> None:
     args = ["--out", str(tmp_path), "--stage", "unet", "--init", str(MODEL_DIR), "--unet-steps", "2"]
     train([*args, "--unet-batch", "4", "--save-every", "2", "--free-geometry-share", "1", "--threads", "1"])

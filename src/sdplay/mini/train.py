@@ -14,6 +14,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from sdplay.mini.tokenizer import MAX_LENGTH, build_tokenizer, build_vocab_and_m
 from sdplay.quiet import silence_libraries
 
 VAE_STAGE, UNET_STAGE, EVAL_STREAM = 1, 2, 3  # separate random streams per stage
+VAE_GROUPS, UNET_GROUPS, TEXT_HEADS = 8, 16, 4  # norm groups divide the widths; heads divide the text width
 GATE = 0.90  # VAE reconstructions must classify at least this well on fg, bg and shape
 
 
@@ -114,7 +116,7 @@ def build_vae(channels: tuple[int, ...]) -> torch.nn.Module:
         up_block_types=("UpDecoderBlock2D",) * n,
         block_out_channels=channels,
         layers_per_block=1,
-        norm_num_groups=8,
+        norm_num_groups=VAE_GROUPS,
         mid_block_add_attention=False,
     )
 
@@ -230,7 +232,7 @@ def build_text_encoder(vocab_size: int, hidden: int, layers: int, bos: int, eos:
         hidden_size=hidden,
         intermediate_size=hidden * 2,
         num_hidden_layers=layers,
-        num_attention_heads=4,
+        num_attention_heads=TEXT_HEADS,
         max_position_embeddings=MAX_LENGTH,
         bos_token_id=bos,
         eos_token_id=eos,
@@ -256,9 +258,9 @@ def build_unet(channels: tuple[int, ...], text_dim: int) -> torch.nn.Module:
         up_block_types=("CrossAttnUpBlock2D",) * n,
         cross_attention_dim=text_dim,
         attention_head_dim=4,
-        norm_num_groups=16,
+        norm_num_groups=UNET_GROUPS,
         addition_embed_type="text",
-        addition_embed_type_num_heads=4,
+        addition_embed_type_num_heads=TEXT_HEADS,
     )
 
 
@@ -470,27 +472,60 @@ def write_slow_tokenizer_files(folder: Path) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
+def real(text: str, what: str) -> float:
+    """`text` as a float, or argparse's one-line error naming what was wanted."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
 def share(text: str) -> float:
     """A fraction from 0 to 1: NaN or 1.5 would silently train a different model."""
-    value = float(text)
+    value = real(text, "a share from 0 to 1")
     if not 0 <= value <= 1:  # also false for NaN
         raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
     return value
 
 
+def positive(text: str) -> float:
+    """A finite number above 0 (a rate or gamma): NaN trains a model of NaN weights, 0 or less trains nothing."""
+    value = real(text, "a number above 0")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
+
+
+def whole(least: int, multiple_of: int = 1) -> Callable[[str], int]:
+    """A whole number of at least `least` (and a multiple of `multiple_of`, for widths the norm groups or attention
+    heads divide): a bad count or width would otherwise fail with a traceback, or an hour into the run."""
+    what = f"a whole number of at least {least}" + (f" and a multiple of {multiple_of}" if multiple_of > 1 else "")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least or value % multiple_of:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m sdplay.mini.train", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="run folder (vae/, model/, samples/ go here)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=whole(0), default=0)
     p.add_argument("--stage", choices=("vae", "unet", "all"), default="all")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (ignored on GPU)")
-    p.add_argument("--vae-channels", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--vae-steps", type=int, default=1000)
-    p.add_argument("--vae-batch", type=int, default=24)
-    p.add_argument("--vae-lr", type=float, default=2e-3)
-    p.add_argument("--unet-channels", type=int, nargs="+", default=[32, 64, 128])
-    p.add_argument("--unet-steps", type=int, default=5200)
-    p.add_argument("--snr-gamma", type=float, default=5.0)
+    p.add_argument("--threads", type=whole(1), default=2, help="CPU threads (ignored on GPU)")
+    p.add_argument("--vae-channels", type=whole(8, multiple_of=VAE_GROUPS), nargs="+", default=[16, 32, 64])
+    p.add_argument("--vae-steps", type=whole(1), default=1000)
+    p.add_argument("--vae-batch", type=whole(1), default=24)
+    p.add_argument("--vae-lr", type=positive, default=2e-3)
+    p.add_argument("--unet-channels", type=whole(16, multiple_of=UNET_GROUPS), nargs="+", default=[32, 64, 128])
+    p.add_argument("--unet-steps", type=whole(1), default=5200)
+    p.add_argument("--snr-gamma", type=positive, default=5.0)
     p.add_argument(
         "--ema",
         type=share,
@@ -498,18 +533,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="decay of the weight average that is sampled and exported (0: the trained weights themselves); 0.999 lags "
         "the last steps, where shapes still improve",
     )
-    p.add_argument("--unet-batch", type=int, default=64)
-    p.add_argument("--unet-lr", type=float, default=1e-3)
-    p.add_argument("--text-hidden", type=int, default=64)
-    p.add_argument("--text-layers", type=int, default=2)
-    p.add_argument("--grid-every", type=int, default=500)
-    p.add_argument("--save-every", type=int, default=600, help="export DIR/model every N steps")
+    p.add_argument("--unet-batch", type=whole(1), default=64)
+    p.add_argument("--unet-lr", type=positive, default=1e-3)
+    p.add_argument("--text-hidden", type=whole(4, multiple_of=TEXT_HEADS), default=64)
+    p.add_argument("--text-layers", type=whole(1), default=2)
+    p.add_argument("--grid-every", type=whole(1), default=500)
+    p.add_argument("--save-every", type=whole(1), default=600, help="export DIR/model every N steps")
     p.add_argument(
         "--init",
         type=Path,
         help="go on training the UNet and text encoder of this pipeline folder (its VAE too) instead of new ones",
     )
-    p.add_argument("--warmup", type=int, default=200, help="UNet learning-rate warm-up steps")
+    p.add_argument("--warmup", type=whole(0), default=200, help="UNet learning-rate warm-up steps")
     p.add_argument(
         "--free-geometry-share",
         type=share,
@@ -522,8 +557,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.4,
         help="share of UNet training pictures showing a square (circles and triangles share the rest)",
     )
-    p.add_argument("--free-geometry-below", type=int, default=500, help="timestep under which geometry may be free")
-    p.add_argument("--free-geometry-largest", type=int, default=FREE_RANGE[1], help="largest free shape side in pixels")
+    p.add_argument(
+        "--free-geometry-below", type=whole(0), default=500, help="timestep under which geometry may be free"
+    )
+    p.add_argument(
+        "--free-geometry-largest",
+        type=whole(FREE_RANGE[0]),
+        default=FREE_RANGE[1],
+        help="largest free shape side in pixels",
+    )
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     p.add_argument("--debug", action="store_true", help="let the libraries' warnings and progress bars through")
     return p.parse_args(argv)
