@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -70,6 +71,21 @@ def test_a_bad_rate_count_or_width_stops_before_training(option, bad, wanted, tm
         train(["--out", str(tmp_path), option, bad])
     assert stop.value.code == 2 and not any(tmp_path.iterdir())
     assert capsys.readouterr().err.splitlines()[-1].endswith(f"{option}: '{bad}' is not {wanted}")
+
+
+def test_a_missing_vae_or_pipeline_folder_stops_with_one_line(tmp_path, capsys) -> None:
+    vae_only = tmp_path / "copied"
+    shutil.copytree(MODEL_DIR / "vae", vae_only / "vae")  # a VAE without the gate scores its stage writes
+    cases = [
+        (["--out", str(tmp_path / "new"), "--stage", "unet"], "holds no VAE: train one with --stage vae"),
+        (["--out", str(vae_only), "--stage", "unet"], "has no gate.json (its reconstruction scores)"),
+        (["--out", str(tmp_path / "new"), "--stage", "unet", "--init", str(tmp_path)], "is not a pipeline folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            train(argv)
+        assert stop.value.code == 2 and message in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "new").exists()
 
 
 def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_path) -> None:

@@ -568,7 +568,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     p.add_argument("--debug", action="store_true", help="let the libraries' warnings and progress bars through")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if problem := missing_input(args):
+        p.error(problem)
+    return args
+
+
+def missing_input(args: argparse.Namespace) -> str | None:
+    """What the UNet stage would load and is not on disk, said before anything runs: the loaders would otherwise
+    fail with a traceback, or ask the hub for a folder that is not there."""
+    if args.init:
+        for part in ("vae", "text_encoder", "unet"):
+            if not (args.init / part / "config.json").is_file():
+                return f"--init {args.init} is not a pipeline folder (no {part}/config.json)"
+    elif args.stage == "unet":
+        vae = args.out / "vae"
+        if not (vae / "config.json").is_file():
+            return f"{vae} holds no VAE: train one with --stage vae (or --stage all) first"
+        if not (args.ignore_gate or (vae / "gate.json").is_file()):
+            return f"{vae} has no gate.json (its reconstruction scores); --ignore-gate trains on it anyway"
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
