@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ from sdplay.quiet import silence_libraries
 
 VAE_STAGE, UNET_STAGE, EVAL_STREAM = 1, 2, 3  # separate random streams per stage
 VAE_GROUPS, UNET_GROUPS, TEXT_HEADS = 8, 16, 4  # norm groups divide the widths; heads divide the text width
+N = TypeVar("N", int, float)  # what a checked option holds
 GATE = 0.90  # VAE reconstructions must classify at least this well on fg, bg and shape
 
 
@@ -472,45 +474,32 @@ def write_slow_tokenizer_files(folder: Path) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def real(text: str, what: str) -> float:
-    """`text` as a float, or argparse's one-line error naming what was wanted."""
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+def checked(kind: Callable[[str], N], what: str, ok: Callable[[N], bool]) -> Callable[[str], N]:
+    """An argparse type: `text` read as `kind` and accepted by `ok`, else argparse's one-line error naming `what`
+    was wanted. NaN, a negative rate or an odd width would otherwise train a broken model or fail with a traceback,
+    possibly an hour into the run."""
 
-
-def share(text: str) -> float:
-    """A fraction from 0 to 1: NaN or 1.5 would silently train a different model."""
-    value = real(text, "a share from 0 to 1")
-    if not 0 <= value <= 1:  # also false for NaN
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
-    return value
-
-
-def positive(text: str) -> float:
-    """A finite number above 0 (a rate or gamma): NaN trains a model of NaN weights, 0 or less trains nothing."""
-    value = real(text, "a number above 0")
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
-    return value
-
-
-def whole(least: int, multiple_of: int = 1) -> Callable[[str], int]:
-    """A whole number of at least `least` (and a multiple of `multiple_of`, for widths the norm groups or attention
-    heads divide): a bad count or width would otherwise fail with a traceback, or an hour into the run."""
-    what = f"a whole number of at least {least}" + (f" and a multiple of {multiple_of}" if multiple_of > 1 else "")
-
-    def parse(text: str) -> int:
+    def parse(text: str) -> N:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            value = None
-        if value is None or value < least or value % multiple_of:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not ok(value):
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
         return value
 
     return parse
+
+
+share = checked(float, "a share from 0 to 1", lambda v: 0 <= v <= 1)  # a decay or share; false for NaN
+positive = checked(float, "a number above 0", lambda v: math.isfinite(v) and v > 0)  # a rate or gamma
+
+
+def whole(least: int, multiple_of: int = 1) -> Callable[[str], int]:
+    """A whole number of at least `least`, and a multiple of `multiple_of` for widths that norm groups or attention
+    heads divide."""
+    what = f"a whole number of at least {least}" + (f" and a multiple of {multiple_of}" if multiple_of > 1 else "")
+    return checked(int, what, lambda v: v >= least and v % multiple_of == 0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
