@@ -42,13 +42,15 @@ ZOOM_SCENES = (  # the issue's example first; the others centred, so that the zo
 )
 
 
-def load(model: str):  # noqa: ANN201 - diffusers pipeline
+def load(model: str, device: str):  # noqa: ANN201 - diffusers pipeline
     from diffusers import StableDiffusionPipeline
+
+    from sdplay.devices import resolve_device
 
     mute_diffusers_bars()
     pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return pipe.to(resolve_device(device))
 
 
 def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int) -> list:  # noqa: ANN001
@@ -163,7 +165,7 @@ def follows_zoom(prev: Image.Image, cur: Image.Image) -> bool | None:
     return bool(np.abs(now - zoomed).mean() < np.abs(now - before).mean())
 
 
-def zoom_animation(model: str, seeds: int, seed: int, steps: int, guidance: float) -> dict:
+def zoom_animation(model: str, seeds: int, seed: int, steps: int, guidance: float, device: str) -> dict:
     """sdplay's own 2D animate on the model: per strength, per frame, the colour check and the zoom check. Steps and
     guidance are passed on: a model given as a folder would otherwise get sdplay's defaults for unknown models."""
     import sdplay
@@ -187,6 +189,8 @@ def zoom_animation(model: str, seeds: int, seed: int, steps: int, guidance: floa
                     scale=guidance,
                     outdir=out,
                     video_format="gif",
+                    device=device,
+                    dtype="fp32",  # as the other sections, whatever the device
                 )
                 frames = [Image.open(p).convert("RGB") for p in run.paths]
             held += [colours_held(f, color, background) for f in frames]
@@ -246,6 +250,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda; the model runs in fp32 on any")
     p.add_argument("--skip-vae", action="store_true", help="skip the VAE reconstruction scores")
     p.add_argument("--sections", nargs="+", default=["txt2img", "img2img", "animation"])
     p.add_argument("--img2img-n", type=int, default=48, help="pictures per source (drawn, generated)")
@@ -253,7 +258,7 @@ def main() -> None:
     args = p.parse_args()
     silence_libraries()
     torch.set_num_threads(args.threads)
-    pipe = load(args.model)
+    pipe = load(args.model, args.device)
     result: dict[str, object] = {
         "model": args.model,
         "steps": args.steps,
@@ -265,7 +270,9 @@ def main() -> None:
     if "img2img" in args.sections:
         result["img2img"] = img2img_fidelity(pipe, args.img2img_n, args.steps, args.guidance, args.batch, args.seed)
     if "animation" in args.sections:
-        result["animation"] = zoom_animation(args.model, args.animations, args.seed, args.steps, args.guidance)
+        result["animation"] = zoom_animation(
+            args.model, args.animations, args.seed, args.steps, args.guidance, args.device
+        )
     print(json.dumps(result, indent=2))
 
 

@@ -7,10 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 import sdplay
 from sdplay.mini import MODEL_DIR
-from sdplay.mini.dataset import FREE_RANGE, HELD_OUT, SIZE, draw, free_geometry, random_scene
+from sdplay.mini.dataset import CENTRED_SPREAD, FREE_RANGE, HELD_OUT, SIZE, draw, free_geometry, random_scene
 from sdplay.mini.train import main as train
 
 
@@ -95,3 +96,37 @@ def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_pat
     assert [entry["step"] for entry in log] == [2] and log[0]["final"]
     run = sdplay.generate("a red circle on a blue background", model=str(tmp_path / "model"), steps=4, seed=0)
     assert run.images[0].size == (SIZE, SIZE)
+
+
+def test_drawing_workers_hand_the_training_steps_the_same_pictures_in_order() -> None:
+    from diffusers import DDPMScheduler
+
+    from sdplay.mini.tokenizer import build_tokenizer
+    from sdplay.mini.train import build_scheduler, parse_args, pictures_drawn, step_inputs
+
+    def steps(workers: int) -> list:
+        args = parse_args(["--out", "unused", "--unet-steps", "5", "--unet-batch", "6", "--free-geometry-share", "1"])
+        gen = torch.Generator("cpu").manual_seed(0)
+        inputs = step_inputs(
+            args, gen, build_tokenizer(), (4, 16, 16), DDPMScheduler.from_config(build_scheduler().config)
+        )
+        with pictures_drawn(inputs, workers) as batches:
+            return list(batches)
+
+    alone, with_workers = steps(0), steps(2)
+    assert len(alone) == len(with_workers) == 5
+    for one, other in zip(alone, with_workers, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(one[:3], other[:3], strict=True))
+        assert one[3].shape == (6, SIZE, SIZE, 3) and np.array_equal(one[3], other[3])
+    assert not all(np.array_equal(alone[0][3], later[3]) for later in alone[1:])
+
+
+def test_centred_free_geometry_puts_shapes_in_the_middle_at_any_size() -> None:
+    rng = np.random.default_rng(1)
+    scenes = [random_scene(rng) for _ in range(200)]
+    centred = [free_geometry(scene, rng, centred=1.0) for scene in scenes]
+    assert all(abs(s.cx - SIZE / 2) <= CENTRED_SPREAD and abs(s.cy - SIZE / 2) <= CENTRED_SPREAD for s in centred)
+    assert min(s.side for s in centred) < SIZE < max(s.side for s in centred)
+    assert [s.caption for s in centred] == [s.caption for s in scenes]
+    anywhere = [free_geometry(scene, rng) for scene in scenes]
+    assert max(abs(s.cx - SIZE / 2) for s in anywhere) > SIZE / 4

@@ -46,6 +46,7 @@ SMALL_RANGE = (24, 28)  # ~40% of the canvas
 LARGE_RANGE = (38, 42)  # ~65% of the canvas
 RANDOM_RANGE = (24, 42)  # size left out of the caption
 FREE_RANGE = (20, 120)  # free geometry: from below "small" to twice the canvas
+CENTRED_SPREAD = 4  # px either way: how far a "centred" free shape may sit from the middle
 MARGIN = 2  # shapes keep this many pixels from the edge, so the border ring is always background
 SUPERSAMPLE = 4  # draw at 4x and box-filter down: exact anti-aliased edges
 
@@ -187,13 +188,19 @@ def random_scene(
     return Scene(color, shape, background, size_word, position_word, side, cx, cy)
 
 
-def free_geometry(scene: Scene, rng: np.random.Generator, largest: int = FREE_RANGE[1]) -> Scene:
+def free_geometry(scene: Scene, rng: np.random.Generator, largest: int = FREE_RANGE[1], centred: float = 0.0) -> Scene:
     """The same caption with the shape at any size in FREE_RANGE (up to `largest`) and its centre anywhere on the
     canvas, so it may be cut by an edge or cover the picture: what a zoom, pan or warp makes of a picture. Shown to
     the UNet at low noise only, it teaches img2img to keep such a picture instead of pulling it back to the sizes
-    and places the captions name, while generation from noise still settles size and place at high noise as named."""
+    and places the captions name, while generation from noise still settles size and place at high noise as named.
+    A share `centred` of them sit within CENTRED_SPREAD of the middle instead: a zoom into a centred shape ends
+    with it filling the picture but for a thin ring or the corners, which a centre anywhere rarely draws."""
     side = int(rng.integers(FREE_RANGE[0], largest + 1))
-    return replace(scene, side=side, cx=float(rng.uniform(0, SIZE)), cy=float(rng.uniform(0, SIZE)))
+    if centred > 0 and rng.random() < centred:
+        cx, cy = (SIZE / 2 + float(rng.uniform(-CENTRED_SPREAD, CENTRED_SPREAD)) for _ in range(2))
+    else:
+        cx, cy = float(rng.uniform(0, SIZE)), float(rng.uniform(0, SIZE))
+    return replace(scene, side=side, cx=cx, cy=cy)
 
 
 def draw(scene: Scene) -> Image.Image:
@@ -217,8 +224,12 @@ def draw(scene: Scene) -> Image.Image:
 def sample_batch(rng: np.random.Generator, n: int, **scene_kwargs: object) -> tuple[np.ndarray, list[str], list[Scene]]:
     """n pictures as a uint8 array (n, 64, 64, 3), their captions and scenes."""
     scenes = [random_scene(rng, **scene_kwargs) for _ in range(n)]  # type: ignore[arg-type]
-    pixels = np.stack([np.asarray(draw(s)) for s in scenes])
-    return pixels, [s.caption for s in scenes], scenes
+    return draw_all(scenes), [s.caption for s in scenes], scenes
+
+
+def draw_all(scenes: list[Scene]) -> np.ndarray:
+    """The scenes drawn as a uint8 array (n, 64, 64, 3)."""
+    return np.stack([np.asarray(draw(s)) for s in scenes])
 
 
 def to_tensor_range(pixels: np.ndarray) -> np.ndarray:

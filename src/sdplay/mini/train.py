@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -39,7 +43,7 @@ from sdplay.mini.dataset import (
     SEEN_TRIPLES,
     SIZE,
     Scene,
-    draw,
+    draw_all,
     free_geometry,
     make_caption,
     random_scene,
@@ -129,7 +133,7 @@ def vae_reconstruction_scores(vae: torch.nn.Module, seed: int, n: int = 400) -> 
     dev = next(vae.parameters()).device
     rng = step_rng(seed, EVAL_STREAM, 0)
     scenes = [random_scene(rng, allow_held_out=True) for _ in range(n)]
-    pixels = np.stack([np.asarray(draw(s)) for s in scenes])
+    pixels = draw_all(scenes)
     recon: list[Image.Image] = []
     abs_err = 0.0
     for i in range(0, n, 100):
@@ -381,30 +385,16 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
     scaling = vae.config.scaling_factor
     latent_channels = vae.config.latent_channels
     latent_side = SIZE // 2 ** (len(vae.config.block_out_channels) - 1)
-    empty_ids = tokenizer([""], padding="max_length", max_length=MAX_LENGTH, return_tensors="pt").input_ids
     steps, t0 = args.unet_steps, time.time()
-    with make_progress() as bar:
+    inputs = step_inputs(args, gen, tokenizer, (latent_channels, latent_side, latent_side), noise_sched)
+    with make_progress() as bar, pictures_drawn(inputs, args.workers) as batches:
         task = bar.add_task("UNet", total=steps, info="")
-        for step in range(steps):
+        for step, (ids, noise, t, pixels) in enumerate(batches):
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, steps, args.unet_lr, args.warmup)
-            rng = step_rng(args.seed, UNET_STAGE, step)
-            scenes = [random_scene(rng, square_share=args.square_share) for _ in range(args.unet_batch)]
-            drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
-            ids = tokenizer(
-                [s.caption for s in scenes],
-                padding="max_length",
-                max_length=MAX_LENGTH,
-                truncation=True,
-                return_tensors="pt",
-            ).input_ids
-            ids[torch.from_numpy(drop)] = empty_ids
-            noise = torch.randn((args.unet_batch, latent_channels, latent_side, latent_side), generator=gen).to(dev)
-            t = torch.randint(0, noise_sched.config.num_train_timesteps, (args.unet_batch,), generator=gen).to(dev)
-            if args.free_geometry_share > 0:
-                scenes = free_at_low_noise(scenes, t.cpu().numpy(), args, rng)
+            noise, t = noise.to(dev), t.to(dev)
             with torch.inference_mode():
-                x = torch.from_numpy(to_tensor_range(np.stack([np.asarray(draw(s)) for s in scenes]))).to(dev)
+                x = torch.from_numpy(to_tensor_range(pixels)).to(dev)
                 latents = vae.encode(x).latent_dist.mean * scaling
             latents = latents.clone()
             noisy = noise_sched.add_noise(latents, noise, t)
@@ -431,13 +421,75 @@ def train_unet(args: argparse.Namespace, out: Path, dev: torch.device, vae: torc
                 checkpoint(vae, ema_te, tokenizer, ema_unet, out, args.seed, step + 1, time.time() - t0, last_step)
 
 
+class StepInputs(NamedTuple):
+    """What one UNet step trains on, before its pictures are drawn."""
+
+    ids: torch.Tensor
+    noise: torch.Tensor
+    t: torch.Tensor
+    scenes: list[Scene]
+
+
+def step_inputs(
+    args: argparse.Namespace,
+    gen: torch.Generator,
+    tokenizer,
+    latent_shape: tuple[int, ...],
+    noise_sched,  # noqa: ANN001
+) -> Iterator[StepInputs]:
+    """Each step's captions, noise, timesteps and scenes, drawn in order from the seed and the step number, so that
+    a run is the same whatever --workers draws its pictures."""
+
+    @functools.cache
+    def token_ids(caption: str) -> list[int]:  # the captions are few: each is tokenized once
+        return tokenizer(caption, padding="max_length", max_length=MAX_LENGTH, truncation=True).input_ids
+
+    for step in range(args.unet_steps):
+        rng = step_rng(args.seed, UNET_STAGE, step)
+        scenes = [random_scene(rng, square_share=args.square_share) for _ in range(args.unet_batch)]
+        drop = rng.random(args.unet_batch) < 0.1  # empty captions teach the unconditional branch (CFG)
+        ids = torch.tensor([token_ids("" if d else s.caption) for s, d in zip(scenes, drop, strict=True)])
+        noise = torch.randn((args.unet_batch, *latent_shape), generator=gen)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (args.unet_batch,), generator=gen)
+        if args.free_geometry_share > 0:
+            scenes = free_at_low_noise(scenes, t.numpy(), args, rng)
+        yield StepInputs(ids, noise, t, scenes)
+
+
+@contextmanager
+def pictures_drawn(
+    inputs: Iterator[StepInputs], workers: int
+) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]]]:
+    """(ids, noise, t, pixels) per step. Drawing 64 supersampled pictures is the slow part of a step on a GPU, so
+    with `workers` > 0 that many processes draw a few steps ahead, in order."""
+    if workers == 0:
+        yield ((i.ids, i.noise, i.t, draw_all(i.scenes)) for i in inputs)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+
+        def ahead() -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]]:
+            queue: deque = deque()
+            for item in inputs:
+                queue.append((item, pool.apply_async(draw_all, (item.scenes,))))
+                if len(queue) > 2 * workers:
+                    done, pixels = queue.popleft()
+                    yield done.ids, done.noise, done.t, pixels.get()
+            for done, pixels in queue:
+                yield done.ids, done.noise, done.t, pixels.get()
+
+        yield ahead()
+
+
 def free_at_low_noise(
     scenes: list[Scene], t: np.ndarray, args: argparse.Namespace, rng: np.random.Generator
 ) -> list[Scene]:
     """Scenes whose timestep is below --free-geometry-below get free geometry with probability
     --free-geometry-share (dataset.free_geometry: what img2img and animation hand the model)."""
     chosen = (t < args.free_geometry_below) & (rng.random(len(scenes)) < args.free_geometry_share)
-    return [free_geometry(s, rng, args.free_geometry_largest) if c else s for s, c in zip(scenes, chosen, strict=True)]
+    return [
+        free_geometry(s, rng, args.free_geometry_largest, args.free_geometry_centred) if c else s
+        for s, c in zip(scenes, chosen, strict=True)
+    ]
 
 
 def checkpoint(
@@ -508,6 +560,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=whole(0), default=0)
     p.add_argument("--stage", choices=("vae", "unet", "all"), default="all")
     p.add_argument("--threads", type=whole(1), default=2, help="CPU threads (ignored on GPU)")
+    p.add_argument(
+        "--workers", type=whole(0), default=0, help="processes drawing the UNet's pictures ahead (worth it on a GPU)"
+    )
     p.add_argument("--vae-channels", type=whole(8, multiple_of=VAE_GROUPS), nargs="+", default=[16, 32, 64])
     p.add_argument("--vae-steps", type=whole(1), default=1000)
     p.add_argument("--vae-batch", type=whole(1), default=24)
@@ -554,6 +609,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=whole(FREE_RANGE[0]),
         default=FREE_RANGE[1],
         help="largest free shape side in pixels",
+    )
+    p.add_argument(
+        "--free-geometry-centred",
+        type=share,
+        default=0.0,
+        help="share of the free shapes centred on the picture, where a zoom ends up (near-filling shapes)",
     )
     p.add_argument("--ignore-gate", action="store_true", help="train the UNet even if the VAE failed its gate")
     p.add_argument("--debug", action="store_true", help="let the libraries' warnings and progress bars through")
