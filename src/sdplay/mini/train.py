@@ -592,13 +592,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--free-geometry-share",
         type=share,
-        default=0.15,
+        default=0.2,
         help="share of the pictures below --free-geometry-below drawn at any size and place (0: none)",
     )
     p.add_argument(
         "--square-share",
         type=share,
-        default=0.4,
+        default=0.5,
         help="share of UNet training pictures showing a square (circles and triangles share the rest)",
     )
     p.add_argument(
