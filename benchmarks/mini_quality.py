@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sdplay.devices import resolve_device
+from sdplay.errors import SdplayError
 from sdplay.mini import DEFAULT_GUIDANCE, DEFAULT_STEPS, MODEL_DIR, NATIVE_SIZE
 from sdplay.mini.classify import classify, nearest_indices, score, self_check
 from sdplay.mini.dataset import COLORS, HELD_OUT, POSITIONS, SEEN_TRIPLES, make_caption, sample_batch
@@ -45,12 +47,10 @@ ZOOM_SCENES = (  # the issue's example first; the others centred, so that the zo
 def load(model: str, device: str):  # noqa: ANN201 - diffusers pipeline
     from diffusers import StableDiffusionPipeline
 
-    from sdplay.devices import resolve_device
-
     mute_diffusers_bars()
     pipe = StableDiffusionPipeline.from_pretrained(model, safety_checker=None, torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(resolve_device(device))
+    return pipe.to(device)
 
 
 def generate(pipe, prompts: list[str], seeds: list[int], steps: int, guidance: float, batch: int) -> list:  # noqa: ANN001
@@ -256,9 +256,13 @@ def main() -> None:
     p.add_argument("--img2img-n", type=int, default=48, help="pictures per source (drawn, generated)")
     p.add_argument("--animations", type=int, default=6, help="zoom animations per strength")
     args = p.parse_args()
+    try:  # a device that is not here stops with one line before the model loads
+        device = str(resolve_device(args.device))
+    except SdplayError as err:
+        p.error(str(err))
     silence_libraries()
     torch.set_num_threads(args.threads)
-    pipe = load(args.model, args.device)
+    pipe = load(args.model, device)
     result: dict[str, object] = {
         "model": args.model,
         "steps": args.steps,
@@ -270,9 +274,7 @@ def main() -> None:
     if "img2img" in args.sections:
         result["img2img"] = img2img_fidelity(pipe, args.img2img_n, args.steps, args.guidance, args.batch, args.seed)
     if "animation" in args.sections:
-        result["animation"] = zoom_animation(
-            args.model, args.animations, args.seed, args.steps, args.guidance, args.device
-        )
+        result["animation"] = zoom_animation(args.model, args.animations, args.seed, args.steps, args.guidance, device)
     print(json.dumps(result, indent=2))
 
 

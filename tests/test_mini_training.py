@@ -99,17 +99,13 @@ def test_training_goes_on_from_a_pipeline_and_exports_one_that_generates(tmp_pat
 
 
 def test_drawing_workers_hand_the_training_steps_the_same_pictures_in_order() -> None:
-    from diffusers import DDPMScheduler
-
     from sdplay.mini.tokenizer import build_tokenizer
-    from sdplay.mini.train import build_scheduler, parse_args, pictures_drawn, step_inputs
+    from sdplay.mini.train import parse_args, pictures_drawn, step_inputs
 
     def steps(workers: int) -> list:
         args = parse_args(["--out", "unused", "--unet-steps", "5", "--unet-batch", "6", "--free-geometry-share", "1"])
         gen = torch.Generator("cpu").manual_seed(0)
-        inputs = step_inputs(
-            args, gen, build_tokenizer(), (4, 16, 16), DDPMScheduler.from_config(build_scheduler().config)
-        )
+        inputs = step_inputs(args, gen, build_tokenizer(), latent_shape=(4, 16, 16), timesteps=1000)
         with pictures_drawn(inputs, workers) as batches:
             return list(batches)
 
